@@ -1,0 +1,13 @@
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let state = greeting_dispatch::State::from_env().await?;
+    let state = &state;
+    run(service_fn(move |ev: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(greeting_dispatch::handle(state, ev.payload).await)
+    }))
+    .await
+}

@@ -1,0 +1,2 @@
+pub mod inbound;
+pub mod wechat;
