@@ -188,3 +188,90 @@ async fn agent_api_refuses_missing_and_wrong_tokens_and_bad_bodies() {
         "refused calls change nothing"
     );
 }
+
+/// An address where nothing listens.
+fn dead_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn with_the_emulator_down_the_webhook_does_not_answer_success() {
+    // A second host whose AWS endpoint is down, called over real HTTP.
+    let h = harness();
+    let seed = h.seed("down").await;
+    let mut manifest = h.manifest.clone();
+    manifest.endpoint = dead_endpoint();
+    let down = kefu_local::start(kefu_local::HostOptions {
+        manifest,
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        fake_wechat_addr: None,
+        pollers: false,
+        schedules: false,
+    })
+    .await
+    .unwrap();
+    let customer = openid();
+    let url = format!("{}/wechat/{}", down.base_url(), seed.channel_id);
+    let resp = reqwest::Client::new()
+        .post(format!("{url}?{}", signed_query(&seed.token)))
+        .body(push::text(
+            "gh",
+            &customer,
+            now_s(),
+            "x",
+            7_100_000_000_000_010,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_ne!(resp.text().await.unwrap(), "success", "WeChat must retry");
+    assert_nothing_stored(&seed.channel_id, &customer).await;
+}
+
+#[tokio::test]
+async fn with_the_queue_down_the_push_is_refused_and_nothing_is_half_written() {
+    // Storage reachable, queue not: the channel lookup succeeds, the event cannot be made durable.
+    use kefu_aws::sqs::SqsQueue;
+    use kefu_aws::ssm::SsmSecrets;
+    let h = harness();
+    let seed = h.seed("queue-down").await;
+    let clients = h.clients().await;
+    let dead =
+        kefu_aws::Clients::new(&kefu_local::sdk_config(&dead_endpoint(), &h.manifest.region).await);
+    let state = wechat_webhook::State {
+        store: DynamoStore::new(clients.dynamo.clone(), &h.env.data_table),
+        secrets: SsmSecrets::new(clients.ssm.clone()),
+        inbound: SqsQueue::new(dead.sqs.clone(), &h.env.inbound_queue_url),
+    };
+    let customer = openid();
+    let uri: axum_uri::Uri = format!("/wechat/{}?{}", seed.channel_id, signed_query(&seed.token))
+        .parse()
+        .unwrap();
+    let mut params = serde_json::Map::new();
+    params.insert("channelId".into(), seed.channel_id.clone().into());
+    let mut headers = axum_uri::HeaderMap::new();
+    headers.insert("content-type", "text/xml".parse().unwrap());
+    let body = push::text("gh", &customer, now_s(), "x", 7_100_000_000_000_011);
+    let event = kefu_local::gateway::build_event(
+        &axum_uri::Method::POST,
+        &uri,
+        &headers,
+        body.as_bytes(),
+        "POST /wechat/{channelId}",
+        params,
+        "req-1",
+    );
+    let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let resp = wechat_webhook::handle(&state, req).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_ne!(resp.body().as_ref(), b"success");
+    assert_nothing_stored(&seed.channel_id, &customer).await;
+}
+
+mod axum_uri {
+    pub use lambda_http::http::{HeaderMap, Method, Uri};
+}
