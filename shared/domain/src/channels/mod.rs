@@ -1,2 +1,3 @@
 pub mod inbound;
+pub mod messenger;
 pub mod wechat;
