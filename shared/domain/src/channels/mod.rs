@@ -1,3 +1,4 @@
 pub mod inbound;
 pub mod messenger;
+pub mod sms;
 pub mod wechat;
