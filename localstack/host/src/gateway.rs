@@ -5,7 +5,8 @@
 //! an HTTP response. Unmatched routes get API Gateway's `{"message":"Not Found"}`.
 //!
 //! Host-only routes (not part of the API): `POST /_local/invoke/{FunctionLogicalId}` invokes any function
-//! with the request body as its event (fire a scheduled function, run the DLQ redrive).
+//! with the request body as its event (fire a scheduled function, run the DLQ redrive); with no body, a
+//! scheduled function gets the event its schedule would deliver.
 
 use crate::Host;
 use axum::body::Bytes;
@@ -243,7 +244,7 @@ pub async fn serve(
             return api_error(StatusCode::METHOD_NOT_ALLOWED, "POST an event");
         }
         let event: Value = if body.is_empty() {
-            json!({})
+            host.default_event(name)
         } else {
             match serde_json::from_slice(&body) {
                 Ok(v) => v,

@@ -46,6 +46,14 @@ impl Host {
         self.specs.get(logical).map(|s| s.timeout).unwrap_or(10)
     }
 
+    /// The event a function gets when invoked without one: its schedule's event, else `{}`.
+    pub fn default_event(&self, logical: &str) -> Value {
+        match self.specs.get(logical) {
+            Some(s) if !s.schedules.is_empty() => scheduled_event(&self.region),
+            _ => json!({}),
+        }
+    }
+
     /// Invokes a function by its logical id in the template.
     pub async fn invoke(&self, logical: &str, event: Value) -> Result<Value, String> {
         let f = self

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Prints kefu's performance figures: codec benchmarks (criterion) and the release size of every function.
+#   bash localstack/bench.sh            # both
+#   bash localstack/bench.sh codecs     # criterion benches only
+#   bash localstack/bench.sh sizes      # release Lambda binaries only (cargo-lambda, x86_64)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+what="${1:-all}"
+
+if [[ "$what" == all || "$what" == codecs ]]; then
+  echo "== codec benchmarks (criterion; time per push)"
+  cargo bench -p kefu-domain --benches -- --noplot 2>&1 | grep -E "^[a-z_/ ]+time:|^[a-z].*\s+time:" || true
+fi
+
+if [[ "$what" == all || "$what" == sizes ]]; then
+  echo "== release Lambda binaries (x86_64, opt-level s, thin LTO, stripped)"
+  bash localstack/build.sh --quiet >/dev/null
+  printf "%-22s %12s %12s\n" function bootstrap zipped
+  for f in target/lambda/*/bootstrap; do
+    name="$(basename "$(dirname "$f")")"
+    size=$(stat -c %s "$f")
+    zipped=$(gzip -9 -c "$f" | wc -c)
+    printf "%-22s %9.1f MB %9.1f MB\n" "$name" "$(echo "$size/1048576" | bc -l)" "$(echo "$zipped/1048576" | bc -l)"
+  done
+fi
