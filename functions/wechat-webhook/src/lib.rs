@@ -1,7 +1,7 @@
 //! WeChat Official Account / Mini Program webhook (`GET|POST /wechat/{channelId}`).
 //!
 //! - GET: WeChat's URL check. A valid `signature` over (token, timestamp, nonce) → `echostr` as is.
-//! - POST: a push. Plain mode is signed with `signature`; safe mode (`encrypt_type=aes`) with
+//! - POST: a push, XML (Official Account, Mini Program) or JSON (Mini Program). Plain mode is signed with `signature`; safe mode (`encrypt_type=aes`) with
 //!   `msg_signature` over the encrypted body, decrypted with the current or previous EncodingAESKey.
 //!   The push is parsed, normalised and put on the inbound FIFO queue **before** the answer; `success` is
 //!   answered only once the event is durable.
@@ -152,7 +152,12 @@ async fn handle_inner(state: &State, req: Request, channel_id: &str) -> Response
                 if !wechat::verify_signature(&token, timestamp, nonce, signature) {
                     return reply(401, "bad signature");
                 }
-                wechat::parse_push(body)
+                if wechat::is_json(body) {
+                    // Mini Program pushes may be JSON (a setting of the Mini Program's message push).
+                    wechat::parse_push_json(body)
+                } else {
+                    wechat::parse_push(body)
+                }
             };
             let push = match push {
                 Ok(p) => p,

@@ -12,7 +12,10 @@ use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 
 use super::signature::{msg_signature, verify_msg_signature};
-use super::xml::{parse_envelope, parse_push, push_cdata, push_escaped};
+use super::xml::{
+    is_json, parse_envelope, parse_envelope_json, parse_push, parse_push_json, push_cdata,
+    push_escaped,
+};
 use super::{Push, WechatError};
 
 /// Safe mode pads to 32-byte blocks (twice the AES block size).
@@ -202,12 +205,21 @@ pub fn open_encrypted_push(
     msg_signature: &str,
     body: &[u8],
 ) -> Result<(usize, Push), WechatError> {
-    let envelope = parse_envelope(body)?;
+    let envelope = if is_json(body) {
+        parse_envelope_json(body)?
+    } else {
+        parse_envelope(body)?
+    };
     if !verify_msg_signature(token, timestamp, nonce, &envelope.encrypt, msg_signature) {
         return Err(WechatError::BadSignature);
     }
     let (index, plain) = decrypt_with_any(ciphers, &envelope.encrypt)?;
-    Ok((index, parse_push(&plain)?))
+    let push = if is_json(&plain) {
+        parse_push_json(&plain)?
+    } else {
+        parse_push(&plain)?
+    };
+    Ok((index, push))
 }
 
 /// Builds an encrypted passive reply: `msg` (usually a [`text_reply`](super::text_reply)) encrypted with

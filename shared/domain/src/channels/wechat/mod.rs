@@ -77,7 +77,9 @@ pub use crypto::{
     decrypt_with_any, encrypted_reply, encrypted_reply_with, open_encrypted_push, Cipher,
 };
 pub use signature::{msg_signature, signature, verify_msg_signature, verify_signature};
-pub use xml::{parse_envelope, parse_push, text_reply};
+pub use xml::{
+    is_json, parse_envelope, parse_envelope_json, parse_push, parse_push_json, text_reply,
+};
 
 use serde::{Deserialize, Serialize};
 
