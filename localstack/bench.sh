@@ -16,11 +16,11 @@ fi
 if [[ "$what" == all || "$what" == sizes ]]; then
   echo "== release Lambda binaries (x86_64, opt-level s, thin LTO, stripped)"
   bash localstack/build.sh --quiet >/dev/null
-  printf "%-22s %12s %12s\n" function bootstrap zipped
+  printf "%-22s %12s %12s\n" function bootstrap gzip-9
   for f in target/lambda/*/bootstrap; do
     name="$(basename "$(dirname "$f")")"
     size=$(stat -c %s "$f")
     zipped=$(gzip -9 -c "$f" | wc -c)
-    printf "%-22s %9.1f MB %9.1f MB\n" "$name" "$(echo "$size/1048576" | bc -l)" "$(echo "$zipped/1048576" | bc -l)"
+    awk -v n="$name" -v s="$size" -v z="$zipped" 'BEGIN { printf "%-22s %9.1f MB %9.1f MB\n", n, s / 1048576, z / 1048576 }'
   done
 fi

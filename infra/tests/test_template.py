@@ -16,8 +16,7 @@ from conftest import EDITIONS, REPO, TEMPLATE, deploy
 
 # cfn-lint warnings that do not fail the build, with the reason.
 IGNORED_WARNINGS = {
-    # IsMainland is declared for mainland-only resources (WeCom, SMTP report mail) that are not in the template
-    # yet; the current resources only need IsInternational.
+    # A condition may be declared before any resource of its edition needs it.
     "W8001": "unused condition",
 }
 
@@ -91,8 +90,12 @@ def test_global_environment(sam: dict[str, Any]) -> None:
     assert function["Architectures"] == ["x86_64"]
     assert set(function["Environment"]["Variables"]) == {
         "KEFU_EDITION", "DATA_TABLE", "RUNTIME_TABLE", "INBOUND_QUEUE_URL", "GREETING_QUEUE_URL",
-        "OUTBOUND_QUEUE_URL", "MEDIA_BUCKET", "SECRETS_PREFIX", "WECHAT_API_BASE", "RUST_LOG",
+        "OUTBOUND_QUEUE_URL", "MEDIA_BUCKET", "SECRETS_PREFIX", "WECHAT_API_BASE", "MESSENGER_API_BASE", "WECOM_API_BASE", "RUST_LOG",
+        "TWILIO_API_BASE", "ALIYUN_SMS_API_BASE", "TENCENT_SMS_API_BASE",
         "AWS_LAMBDA_LOG_FORMAT",
+    }
+    assert function["Environment"]["Variables"]["MESSENGER_API_BASE"] == {
+        "Fn::If": ["IsInternational", {"Ref": "MessengerApiBase"}, {"Ref": "AWS::NoValue"}]
     }
 
 
@@ -249,21 +252,82 @@ def test_translated_roles_are_scoped(translate, edition: str, region: str) -> No
         _assert_scoped(logical_id, _statements(role["Properties"].get("Policies")))
 
 
-def test_webhook_reads_only_channel_records(sam: dict[str, Any]) -> None:
-    statements = _statements(sam["Resources"]["WechatWebhookFunction"]["Properties"]["Policies"])
+@pytest.mark.parametrize("function", ["WechatWebhookFunction", "MessengerWebhookFunction", "WecomWebhookFunction",
+                                      "SmsWebhookFunction", "SmsCnWebhookFunction"])
+def test_webhook_reads_only_channel_records(sam: dict[str, Any], function: str) -> None:
+    statements = _statements(sam["Resources"][function]["Properties"]["Policies"])
     reads = [s for s in statements if "dynamodb:GetItem" in _as_list(s["Action"])]
     assert reads and all(
         s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["CH#*"] for s in reads
     )
     kms = [s for s in statements if "kms:Decrypt" in _as_list(s["Action"])]
     assert kms and all("kms:ViaService" in s["Condition"]["StringEquals"] for s in kms)
+    actions = sorted(a for s in statements for a in _as_list(s["Action"]))
+    assert actions == ["dynamodb:GetItem", "kms:Decrypt", "sqs:SendMessage", "ssm:GetParameter"], actions
+    sends = [s for s in statements if "sqs:SendMessage" in _as_list(s["Action"])]
+    assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": ["InboundQueue", "Arn"]}]
+
+
+def _messenger_parts(translated: dict[str, Any], resolver: deploy.Resolver) -> dict[str, Any]:
+    """What of Messenger a stack would contain once its conditions are applied."""
+    stack = deploy.specialise(translated, resolver)
+    resources = stack["Resources"]
+    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"}
+    paths = {
+        path: sorted(methods)
+        for api in resources.values() if api["Type"] == "AWS::ApiGatewayV2::Api"
+        for path, methods in api["Properties"]["Body"]["paths"].items()
+    }
+    return {
+        "resources": sorted(k for k in resources if "messenger" in k.lower()),
+        "permissions": sorted(
+            k for k, v in resources.items()
+            if v["Type"] == "AWS::Lambda::Permission" and "Messenger" in json.dumps(v["Properties"])
+        ),
+        "paths": {p: m for p, m in paths.items() if p.startswith("/messenger")},
+        "env": sorted(
+            k for k, f in functions.items()
+            if "MESSENGER_API_BASE" in f["Properties"].get("Environment", {}).get("Variables", {})
+        ),
+        "functions": sorted(functions),
+    }
+
+
+@pytest.mark.parametrize("region", ["cn-north-1", "cn-northwest-1"])
+def test_mainland_has_nothing_of_messenger(translate, region: str) -> None:
+    translated, resolver = translate("mainland", region)
+    parts = _messenger_parts(translated, resolver)
+    assert parts["resources"] == [] and parts["permissions"] == [] and parts["paths"] == {}, parts
+    assert parts["env"] == [], "MESSENGER_API_BASE must not reach mainland functions"
+    assert "/messenger/" not in json.dumps(deploy.specialise(translated, resolver))
+
+
+def test_international_has_the_messenger_webhook(translate) -> None:
+    translated, resolver = translate("international", "ap-southeast-1")
+    parts = _messenger_parts(translated, resolver)
+    assert parts["resources"] == [
+        "MessengerWebhookFunction", "MessengerWebhookFunctionNotificationPermission", "MessengerWebhookFunctionRole",
+        "MessengerWebhookFunctionVerifySubscriptionPermission", "MessengerWebhookLogGroup",
+    ], parts
+    assert len(parts["permissions"]) == 2
+    assert parts["paths"] == {"/messenger/{channelId}": ["get", "post"]}
+    assert parts["env"] == parts["functions"], "every function sees MESSENGER_API_BASE"
+    env = resolver.resolve(
+        {"v": translated["Resources"]["ChannelSenderFunction"]["Properties"]["Environment"]["Variables"][
+            "MESSENGER_API_BASE"]}
+    )
+    assert env == {"v": "https://graph.facebook.com/v21.0"}
+    function = translated["Resources"]["MessengerWebhookFunction"]
+    assert function["Condition"] == "IsInternational"
+    assert resolver.resolve({"t": function["Properties"]["Timeout"]}) == {"t": 10}
 
 
 def _tracing_modes(translated: dict[str, Any], resolver: deploy.Resolver) -> dict[str, Any]:
     return {
         logical_id: resolver.resolve(resource["Properties"].get("TracingConfig", {})).get("Mode")
         for logical_id, resource in translated["Resources"].items()
-        if resource["Type"] == "AWS::Lambda::Function"
+        # Only the functions the edition deploys (edition-only functions carry a Condition).
+        if resource["Type"] == "AWS::Lambda::Function" and resolver.resource_enabled(resource)
     }
 
 
@@ -347,6 +411,17 @@ def test_local_deploy(moto_endpoint: str, tmp_path: Path, edition: str, region: 
 
     functions = manifest["functions"]
     assert functions["WechatWebhookFunction"]["binary"] == "wechat-webhook"
+    if edition == "international":
+        messenger = functions["MessengerWebhookFunction"]
+        assert messenger["binary"] == "messenger-webhook"
+        assert [(r["method"], r["path"]) for r in messenger["http"]] == [
+            ("GET", "/messenger/{channelId}"), ("POST", "/messenger/{channelId}")]
+        assert all(f["environment"]["MESSENGER_API_BASE"] == "https://graph.facebook.com/v21.0"
+                   for f in functions.values())
+    else:
+        assert "MessengerWebhookFunction" not in functions
+        assert not any("MESSENGER_API_BASE" in f["environment"] for f in functions.values())
+        assert not any(r["path"].startswith("/messenger") for f in functions.values() for r in f["http"])
     assert functions["WechatWebhookFunction"]["timeout"] == 5
     assert {"method": "POST", "path": "/wechat/{channelId}"}.items() <= functions["WechatWebhookFunction"]["http"][1].items()
     assert functions["AssignerFunction"]["schedules"] == [{"expression": "rate(1 minute)"}]
@@ -377,3 +452,225 @@ def test_local_deploy(moto_endpoint: str, tmp_path: Path, edition: str, region: 
     s3.put_object(Bucket=bucket, Key="voice/probe.amr", Body=b"#!AMR\n")
     assert s3.get_object(Bucket=bucket, Key="voice/probe.amr")["Body"].read() == b"#!AMR\n"
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]["BlockPublicPolicy"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Web chat
+# ---------------------------------------------------------------------------------------------------------------------
+WEBCHAT_ROUTES = {
+    ("GET", "/webchat/widget.js"),
+    ("POST", "/webchat/{channelId}/sessions"),
+    ("POST", "/webchat/{channelId}/messages"),
+    ("GET", "/webchat/{channelId}/messages"),
+    ("GET", "/webchat/{channelId}/history"),
+    ("OPTIONS", "/webchat/{channelId}/{proxy+}"),
+}
+
+
+def test_webchat_api_routes_long_poll_timeout_and_least_privilege(sam: dict[str, Any]) -> None:
+    function = sam["Resources"]["WebchatApiFunction"]
+    props = function["Properties"]
+    assert "Condition" not in function, "web chat runs in both stacks"
+    assert props["Timeout"] == 25, "a 20 s long poll fits, under API Gateway's 30 s"
+    routes = {
+        (e["Properties"]["Method"], e["Properties"]["Path"]) for e in props["Events"].values() if e["Type"] == "HttpApi"
+    }
+    assert routes == WEBCHAT_ROUTES
+    statements = _statements(props["Policies"])
+    actions = {a for s in statements for a in _as_list(s["Action"])}
+    assert actions == {
+        "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage", "ssm:GetParameter", "kms:Decrypt",
+    }
+    for statement in statements:
+        statement_actions = _as_list(statement["Action"])
+        if "dynamodb:UpdateItem" in statement_actions:
+            assert statement_actions == ["dynamodb:UpdateItem"]
+            assert statement["Resource"] == {"Fn::GetAtt": ["RuntimeTable", "Arn"]}
+            assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["RATE#*"]
+        elif any(a.startswith("dynamodb:") for a in statement_actions):
+            assert statement["Resource"] == {"Fn::GetAtt": ["DataTable", "Arn"]}, "reads the data table only"
+        if "sqs:SendMessage" in statement_actions:
+            assert statement["Resource"] == {"Fn::GetAtt": ["InboundQueue", "Arn"]}
+        if "kms:Decrypt" in statement_actions:
+            assert "kms:ViaService" in statement["Condition"]["StringEquals"]
+
+
+@pytest.mark.parametrize("edition,region", EDITIONS)
+def test_webchat_api_is_in_both_stacks(translate, edition: str, region: str) -> None:
+    translated, resolver = translate(edition, region)
+    function = translated["Resources"]["WebchatApiFunction"]
+    assert resolver.resource_enabled(function)
+    assert function["Properties"]["Timeout"] == 25
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# WeCom (mainland only)
+# ---------------------------------------------------------------------------------------------------------------------
+def _wecom_parts(translated: dict[str, Any], resolver: deploy.Resolver) -> dict[str, Any]:
+    """What of WeCom a stack would contain once its conditions are applied."""
+    stack = deploy.specialise(translated, resolver)
+    resources = stack["Resources"]
+    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"}
+    paths = {
+        path: sorted(methods)
+        for api in resources.values() if api["Type"] == "AWS::ApiGatewayV2::Api"
+        for path, methods in api["Properties"]["Body"]["paths"].items()
+    }
+    return {
+        "resources": sorted(k for k in resources if "wecom" in k.lower()),
+        "paths": {p: m for p, m in paths.items() if p.startswith("/wecom")},
+        "env": sorted(
+            k for k, f in functions.items()
+            if "WECOM_API_BASE" in f["Properties"].get("Environment", {}).get("Variables", {})
+        ),
+        "functions": sorted(functions),
+    }
+
+
+@pytest.mark.parametrize("region", ["cn-north-1", "cn-northwest-1"])
+def test_mainland_has_the_wecom_webhook(translate, region: str) -> None:
+    translated, resolver = translate("mainland", region)
+    parts = _wecom_parts(translated, resolver)
+    assert parts["resources"] == [
+        "WecomWebhookFunction", "WecomWebhookFunctionCallbackPermission", "WecomWebhookFunctionRole",
+        "WecomWebhookFunctionVerifyUrlPermission", "WecomWebhookLogGroup",
+    ], parts
+    assert parts["paths"] == {"/wecom/{channelId}": ["get", "post"]}
+    assert parts["env"] == parts["functions"], "every function sees WECOM_API_BASE"
+    env = resolver.resolve(
+        {"v": translated["Resources"]["ChannelSenderFunction"]["Properties"]["Environment"]["Variables"][
+            "WECOM_API_BASE"]}
+    )
+    assert env == {"v": "https://qyapi.weixin.qq.com"}
+    function = translated["Resources"]["WecomWebhookFunction"]
+    assert function["Condition"] == "IsMainland"
+    # The URL verification must be answered within 1 s; a callback within 5 s (then WeCom retries).
+    assert resolver.resolve({"t": function["Properties"]["Timeout"]}) == {"t": 5}
+
+
+def test_international_has_nothing_of_wecom(translate) -> None:
+    translated, resolver = translate("international", "ap-southeast-1")
+    parts = _wecom_parts(translated, resolver)
+    assert parts["resources"] == [] and parts["paths"] == {}, parts
+    assert parts["env"] == [], "WECOM_API_BASE must not reach international functions"
+    assert "/wecom/" not in json.dumps(deploy.specialise(translated, resolver))
+
+
+def test_wecom_webhook_template_entry(sam: dict[str, Any]) -> None:
+    function = sam["Resources"]["WecomWebhookFunction"]
+    assert function["Condition"] == "IsMainland"
+    assert sam["Resources"]["WecomWebhookLogGroup"]["Condition"] == "IsMainland"
+    assert function["Metadata"]["BuildProperties"]["Binary"] == "wecom-webhook"
+    routes = {
+        (e["Properties"]["Method"], e["Properties"]["Path"])
+        for e in function["Properties"]["Events"].values() if e["Type"] == "HttpApi"
+    }
+    assert routes == {("GET", "/wecom/{channelId}"), ("POST", "/wecom/{channelId}")}
+    assert sam["Globals"]["Function"]["Environment"]["Variables"]["WECOM_API_BASE"] == {
+        "Fn::If": ["IsMainland", {"Ref": "WecomApiBase"}, {"Ref": "AWS::NoValue"}]
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# SMS: Twilio in the international stack, Aliyun and Tencent Cloud in the mainland stack
+# ---------------------------------------------------------------------------------------------------------------------
+SMS_API_BASES = {
+    "TWILIO_API_BASE": ("IsInternational", "TwilioApiBase", "https://api.twilio.com"),
+    "ALIYUN_SMS_API_BASE": ("IsMainland", "AliyunSmsApiBase", "https://dysmsapi.aliyuncs.com"),
+    "TENCENT_SMS_API_BASE": ("IsMainland", "TencentSmsApiBase", "https://sms.tencentcloudapi.com"),
+}
+
+
+def _sms_parts(translated: dict[str, Any], resolver: deploy.Resolver) -> dict[str, Any]:
+    """What of SMS a stack would contain once its conditions are applied."""
+    stack = deploy.specialise(translated, resolver)
+    resources = stack["Resources"]
+    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"}
+    paths = {
+        path: sorted(methods)
+        for api in resources.values() if api["Type"] == "AWS::ApiGatewayV2::Api"
+        for path, methods in api["Properties"]["Body"]["paths"].items()
+    }
+    return {
+        "resources": sorted(k for k in resources if k.startswith("Sms")),
+        "paths": {p: m for p, m in paths.items() if p.startswith("/sms/")},
+        "env": {
+            var: sorted(k for k, f in functions.items()
+                        if var in f["Properties"].get("Environment", {}).get("Variables", {}))
+            for var in SMS_API_BASES
+        },
+        "functions": sorted(functions),
+    }
+
+
+def test_international_has_exactly_the_twilio_route(translate) -> None:
+    translated, resolver = translate("international", "ap-southeast-1")
+    parts = _sms_parts(translated, resolver)
+    assert parts["resources"] == [
+        "SmsWebhookFunction", "SmsWebhookFunctionRole", "SmsWebhookFunctionTwilioPermission", "SmsWebhookLogGroup",
+    ], parts
+    assert parts["paths"] == {"/sms/twilio/{channelId}": ["post"]}
+    assert parts["env"]["TWILIO_API_BASE"] == parts["functions"], "every function sees TWILIO_API_BASE"
+    assert parts["env"]["ALIYUN_SMS_API_BASE"] == parts["env"]["TENCENT_SMS_API_BASE"] == []
+    for provider in ("aliyun", "tencent"):
+        assert f"/sms/{provider}/" not in json.dumps(deploy.specialise(translated, resolver))
+    env = translated["Resources"]["ChannelSenderFunction"]["Properties"]["Environment"]["Variables"]
+    assert resolver.resolve({"v": env["TWILIO_API_BASE"]}) == {"v": "https://api.twilio.com"}
+
+
+@pytest.mark.parametrize("region", ["cn-north-1", "cn-northwest-1"])
+def test_mainland_has_exactly_the_aliyun_and_tencent_routes(translate, region: str) -> None:
+    translated, resolver = translate("mainland", region)
+    parts = _sms_parts(translated, resolver)
+    assert parts["resources"] == [
+        "SmsCnWebhookFunction", "SmsCnWebhookFunctionAliyunPermission", "SmsCnWebhookFunctionRole",
+        "SmsCnWebhookFunctionTencentPermission", "SmsCnWebhookLogGroup",
+    ], parts
+    assert parts["paths"] == {"/sms/aliyun/{channelId}": ["post"], "/sms/tencent/{channelId}": ["post"]}
+    assert parts["env"]["TWILIO_API_BASE"] == [], "TWILIO_API_BASE must not reach mainland functions"
+    assert parts["env"]["ALIYUN_SMS_API_BASE"] == parts["env"]["TENCENT_SMS_API_BASE"] == parts["functions"]
+    assert "/sms/twilio/" not in json.dumps(deploy.specialise(translated, resolver))
+    env = translated["Resources"]["ChannelSenderFunction"]["Properties"]["Environment"]["Variables"]
+    assert resolver.resolve({"a": env["ALIYUN_SMS_API_BASE"], "t": env["TENCENT_SMS_API_BASE"]}) == {
+        "a": "https://dysmsapi.aliyuncs.com", "t": "https://sms.tencentcloudapi.com"}
+
+
+def test_sms_webhook_template_entries(sam: dict[str, Any]) -> None:
+    def routes(function: dict[str, Any]) -> set[tuple[str, str]]:
+        return {
+            (e["Properties"]["Method"], e["Properties"]["Path"])
+            for e in function["Properties"]["Events"].values() if e["Type"] == "HttpApi"
+        }
+
+    resources = sam["Resources"]
+    international, mainland = resources["SmsWebhookFunction"], resources["SmsCnWebhookFunction"]
+    assert international["Condition"] == resources["SmsWebhookLogGroup"]["Condition"] == "IsInternational"
+    assert mainland["Condition"] == resources["SmsCnWebhookLogGroup"]["Condition"] == "IsMainland"
+    assert international["Metadata"]["BuildProperties"]["Binary"] == "sms-webhook"
+    assert mainland["Metadata"]["BuildProperties"]["Binary"] == "sms-webhook"
+    assert routes(international) == {("POST", "/sms/twilio/{channelId}")}
+    assert routes(mainland) == {("POST", "/sms/aliyun/{channelId}"), ("POST", "/sms/tencent/{channelId}")}
+    variables = sam["Globals"]["Function"]["Environment"]["Variables"]
+    for var, (condition, parameter, default) in SMS_API_BASES.items():
+        assert variables[var] == {"Fn::If": [condition, {"Ref": parameter}, {"Ref": "AWS::NoValue"}]}, var
+        assert sam["Parameters"][parameter]["Default"] == default
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS.+S3.+BucketPolicy:UserWarning")
+@pytest.mark.parametrize("edition,region", [("international", "us-east-1"), ("mainland", "cn-north-1")])
+def test_local_manifest_serves_each_stack_its_sms_providers(
+    moto_endpoint: str, tmp_path: Path, edition: str, region: str
+) -> None:
+    out = tmp_path / "manifest.json"
+    argv = ["--endpoint", moto_endpoint, "--region", region, "--stack", f"kefu-sms-{edition}",
+            "--edition", edition, "--out", str(out)]
+    assert deploy.main(argv) == 0
+    functions = json.loads(out.read_text())["functions"]
+    sms = {k: v for k, v in functions.items() if v["binary"] == "sms-webhook"}
+    routes = sorted((r["method"], r["path"]) for f in sms.values() for r in f["http"])
+    if edition == "international":
+        assert list(sms) == ["SmsWebhookFunction"]
+        assert routes == [("POST", "/sms/twilio/{channelId}")]
+    else:
+        assert list(sms) == ["SmsCnWebhookFunction"]
+        assert routes == [("POST", "/sms/aliyun/{channelId}"), ("POST", "/sms/tencent/{channelId}")]

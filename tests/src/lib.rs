@@ -5,6 +5,7 @@
 
 use kefu_aws::{Clients, Env};
 use kefu_domain::channels::wechat;
+use kefu_local::fake_meta;
 use kefu_local::fake_wechat::Recorded;
 use kefu_local::manifest::Manifest;
 use kefu_local::seed::WechatSeed;
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct Harness {
     pub base_url: String,
     pub fake_wechat_url: String,
+    /// The fake Graph API's root (`/_sent`, `/_tokens`, `/_fail`).
+    pub fake_meta_url: String,
     pub manifest: Manifest,
     pub env: Env,
 }
@@ -52,6 +55,10 @@ pub fn harness() -> &'static Harness {
                     manifest: m,
                     http_addr: "127.0.0.1:0".parse().unwrap(),
                     fake_wechat_addr: Some("127.0.0.1:0".parse().unwrap()),
+                    fake_meta_addr: Some("127.0.0.1:0".parse().unwrap()),
+                    fake_wecom_addr: None,
+                    // SMS channels never reach the real providers from a test.
+                    fake_sms_addr: Some("127.0.0.1:0".parse().unwrap()),
                     pollers: true,
                     schedules: false,
                 })
@@ -60,6 +67,7 @@ pub fn harness() -> &'static Harness {
                 tx.send((
                     running.base_url(),
                     running.fake_wechat_url().unwrap(),
+                    running.fake_meta_url().unwrap(),
                     running.env.clone(),
                 ))
                 .unwrap();
@@ -68,12 +76,13 @@ pub fn harness() -> &'static Harness {
                 drop(running);
             });
         });
-        let (base_url, fake_wechat_url, env) = rx
+        let (base_url, fake_wechat_url, fake_meta_url, env) = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("host started");
         Harness {
             base_url,
             fake_wechat_url,
+            fake_meta_url,
             manifest,
             env,
         }
@@ -130,6 +139,66 @@ impl Harness {
         }
     }
 
+    /// Seeds a fresh account like [`Harness::seed`], with a Messenger channel too, and registers its page
+    /// access token with the fake Graph API.
+    pub async fn seed_messenger(&self, prefix: &str) -> WechatSeed {
+        let seed = WechatSeed::unique_with_messenger(prefix);
+        seed.apply(&self.clients().await, &self.env)
+            .await
+            .expect("seed");
+        let m = seed.messenger.as_ref().expect("messenger seed");
+        let resp = reqwest::Client::new()
+            .post(format!("{}/_tokens", self.fake_meta_url))
+            .json(&serde_json::json!({"access_token": m.page_access_token, "page_id": m.page_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "token registration failed");
+        seed
+    }
+
+    /// The Messenger webhook URL of a seed's Messenger channel.
+    pub fn messenger_url(&self, seed: &WechatSeed) -> String {
+        let m = seed.messenger.as_ref().expect("messenger seed");
+        format!("{}/messenger/{}", self.base_url, m.channel_id)
+    }
+
+    /// Calls recorded by the fake Graph API, read over HTTP at `/_sent`.
+    pub async fn meta_sent(&self) -> Vec<fake_meta::Recorded> {
+        reqwest::get(format!("{}/_sent", self.fake_meta_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Send API calls addressed to `psid` (accepted or not).
+    pub async fn meta_messages_to(&self, psid: &str) -> Vec<fake_meta::Recorded> {
+        self.meta_sent()
+            .await
+            .into_iter()
+            .filter(|r| r.path.ends_with("/me/messages") && r.body["recipient"]["id"] == psid)
+            .collect()
+    }
+
+    /// Waits until at least `n` Send API calls reached `psid` (or `timeout`), then returns them all.
+    pub async fn wait_meta_messages(
+        &self,
+        psid: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<fake_meta::Recorded> {
+        let start = Instant::now();
+        loop {
+            let got = self.meta_messages_to(psid).await;
+            if got.len() >= n || start.elapsed() > timeout {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Sets an agent's presence through the agent API.
     pub async fn set_presence(
         &self,
@@ -168,6 +237,14 @@ pub fn now_s() -> i64 {
         .as_secs() as i64
 }
 
+/// A fresh PSID-like customer id (Page-scoped ids are long decimal numbers).
+pub fn psid() -> String {
+    format!(
+        "{}",
+        1_000_000_000_000_000u64 + rand::random::<u32>() as u64
+    )
+}
+
 /// A fresh openid-like customer id.
 pub fn openid() -> String {
     format!("oTest{:016x}", rand::random::<u64>())
@@ -189,5 +266,28 @@ pub mod push {
              <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
              <Event><![CDATA[subscribe]]></Event></xml>"
         )
+    }
+}
+
+// ---- Web chat ----
+
+impl Harness {
+    /// Seeds a fresh account like [`Harness::seed`], with a web chat channel too whose pages may come from
+    /// `https://www.example.test` and from `extra_origins`.
+    pub async fn seed_webchat(&self, prefix: &str, extra_origins: &[&str]) -> WechatSeed {
+        let mut seed = WechatSeed::unique_with_webchat(prefix);
+        let w = seed.webchat.as_mut().expect("web chat seed");
+        w.allowed_origins
+            .extend(extra_origins.iter().map(|o| o.to_string()));
+        seed.apply(&self.clients().await, &self.env)
+            .await
+            .expect("seed");
+        seed
+    }
+
+    /// The visitor API of the seed's web chat channel: `{base}/webchat/{channel id}`.
+    pub fn webchat_url(&self, seed: &WechatSeed) -> String {
+        let w = seed.webchat.as_ref().expect("web chat seed");
+        format!("{}/webchat/{}", self.base_url, w.channel_id)
     }
 }

@@ -208,6 +208,9 @@ async fn with_the_emulator_down_the_webhook_does_not_answer_success() {
         manifest,
         http_addr: "127.0.0.1:0".parse().unwrap(),
         fake_wechat_addr: None,
+        fake_meta_addr: None,
+        fake_wecom_addr: None,
+        fake_sms_addr: None,
         pollers: false,
         schedules: false,
     })

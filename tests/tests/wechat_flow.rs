@@ -42,7 +42,8 @@ async fn conversation_of(
 ) {
     let start = std::time::Instant::now();
     loop {
-        if let Some(c) = store.customer(channel, customer).await.unwrap() {
+        // An error is a record read half-written (the emulator creates items in two steps): look again.
+        if let Ok(Some(c)) = store.customer(channel, customer).await {
             if let Some(id) = c.open_conversation_id {
                 let conv = store.conversation(&id).await.unwrap().unwrap();
                 let msgs = store.messages(&id).await.unwrap();
@@ -343,6 +344,8 @@ async fn a_waiting_chat_goes_to_the_agent_who_logs_in() {
     let store = DynamoStore::new(h.clients().await.dynamo, &h.env.data_table);
     let (conv, _) = conversation_of(&store, &seed.channel_id, &customer).await;
     assert_eq!(conv.status, ConversationStatus::Waiting);
+    // Routing is over once the (offline) greeting went out.
+    assert_eq!(h.wait_messages(&customer, 1, WAIT).await.len(), 1);
 
     let view = h.set_presence(&seed, 0, "online").await;
     assert_eq!(view["assigned"], serde_json::json!([conv.conversation_id]));
@@ -369,6 +372,8 @@ async fn the_scheduled_assigner_picks_up_chats_for_agents_who_became_free() {
     let clients = h.clients().await;
     let store = DynamoStore::new(clients.dynamo.clone(), &h.env.data_table);
     let (conv, _) = conversation_of(&store, &seed.channel_id, &customer).await;
+    // Routing is over once the greeting went out; only then may the agent appear.
+    assert_eq!(h.wait_messages(&customer, 1, WAIT).await.len(), 1);
     // The agent comes online without going through the API (e.g. an assignment after login failed).
     store
         .set_presence(

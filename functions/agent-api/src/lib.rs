@@ -10,6 +10,7 @@
 //! malformed body → 400. Setting a presence is idempotent.
 
 use kefu_aws::dynamo::DynamoStore;
+use kefu_aws::edge::now_ms;
 use kefu_aws::{Clients, Env};
 use kefu_domain::model::{Agent, Presence};
 use kefu_domain::ports::{Conversations, Directory};
@@ -87,13 +88,6 @@ pub fn token_hash(token: &str) -> String {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, Error> {

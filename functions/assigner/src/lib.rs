@@ -4,6 +4,7 @@
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use kefu_aws::dynamo::DynamoStore;
+use kefu_aws::edge::now_ms;
 use kefu_aws::{Clients, Env};
 use kefu_domain::service::assign_waiting;
 use serde::Serialize;
@@ -30,13 +31,6 @@ pub struct SweepReport {
     pub accounts: usize,
     pub assigned: usize,
     pub failed_accounts: usize,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 pub async fn handle(

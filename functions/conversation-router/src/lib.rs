@@ -3,14 +3,17 @@
 //! For each normalised inbound event: find or create the customer and their open conversation, store the
 //! message once, put a new conversation in the account's waiting queue and assign it to an online agent
 //! with free capacity, then ask greeting dispatch for the greeting. See
-//! [`kefu_domain::service::route_inbound`]. Failures are reported per message (partial batch failure);
-//! a customer's later messages wait for their earlier one.
+//! [`kefu_domain::service::route_inbound`]. Before routing, every event but an unfollow moves the customer's
+//! `last_inbound_ms` forward to the event's time (never past now): channels with a reply window decide from
+//! it when they send ([`DynamoStore::note_inbound`]). Failures are reported per message (partial batch
+//! failure); a customer's later messages wait for their earlier one.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use kefu_aws::dynamo::DynamoStore;
+use kefu_aws::edge::now_ms;
 use kefu_aws::sqs::{parse_body, process_batch, SqsQueue};
 use kefu_aws::{Clients, Env};
-use kefu_domain::messages::{GreetingRequest, InboundEvent};
+use kefu_domain::messages::{Content, GreetingRequest, InboundEvent};
 use kefu_domain::service::route_inbound;
 use tracing::{info, Instrument};
 
@@ -32,19 +35,20 @@ impl State {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 pub async fn handle(state: &State, event: SqsEvent) -> SqsBatchResponse {
     process_batch(event, |msg| async move {
         let ev: InboundEvent = parse_body(&msg)?;
         let span = tracing::info_span!("route", account = %ev.account_id, channel = %ev.channel_id, event = %ev.event_id);
         async {
-            let out = route_inbound(&state.store, &state.greetings, &ev, now_ms()).await.map_err(|e| e.to_string())?;
+            let now = now_ms();
+            if !matches!(ev.content, Content::Unfollow) {
+                state
+                    .store
+                    .note_inbound(&ev.account_id, &ev.channel_id, &ev.customer, ev.occurred_ms.min(now), now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let out = route_inbound(&state.store, &state.greetings, &ev, now).await.map_err(|e| e.to_string())?;
             info!(
                 kind = ev.content.kind(),
                 conversation = out.conversation_id.as_deref().unwrap_or("-"),

@@ -7,6 +7,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use kefu_aws::dynamo::DynamoStore;
+use kefu_aws::edge::now_ms;
 use kefu_aws::runtime::RuntimeStore;
 use kefu_aws::sqs::{parse_body, process_batch, SqsQueue};
 use kefu_aws::{Clients, Env};
@@ -32,13 +33,6 @@ impl State {
     pub async fn from_env() -> Result<State, lambda_runtime::Error> {
         Ok(State::new(&Clients::from_env().await, &Env::from_env()?))
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 pub async fn handle(state: &State, event: SqsEvent) -> SqsBatchResponse {

@@ -11,12 +11,10 @@
 //! nothing was written). Duplicate deliveries are harmless: the queue deduplicates by the push's `MsgId`
 //! (events: `FromUserName` + `CreateTime`) and everything after it is idempotent.
 
-use kefu_aws::dynamo::DynamoStore;
-use kefu_aws::sqs::SqsQueue;
-use kefu_aws::ssm::SsmSecrets;
-use kefu_aws::{Clients, Env};
+use kefu_aws::edge::now_ms;
+use kefu_aws::edge::text as reply;
+use kefu_aws::edge::WebhookState;
 use kefu_domain::channels::{inbound, wechat};
-use kefu_domain::messages::InboundEvent;
 use kefu_domain::model::{ChannelKind, ChannelSecrets};
 use kefu_domain::ports::{Directory, Queue, Secrets};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -25,47 +23,12 @@ use tracing::{info, warn, Instrument};
 /// How far a request's `timestamp` may be from now before it is refused as stale (seconds).
 pub const MAX_SKEW_S: i64 = 300;
 
-pub struct State {
-    pub store: DynamoStore,
-    pub secrets: SsmSecrets,
-    pub inbound: SqsQueue<InboundEvent>,
-}
-
-impl State {
-    pub fn new(clients: &Clients, env: &Env) -> State {
-        State {
-            store: DynamoStore::new(clients.dynamo.clone(), &env.data_table),
-            secrets: SsmSecrets::new(clients.ssm.clone()),
-            inbound: SqsQueue::new(clients.sqs.clone(), &env.inbound_queue_url),
-        }
-    }
-
-    pub async fn from_env() -> Result<State, Error> {
-        let env = Env::from_env()?;
-        Ok(State::new(&Clients::from_env().await, &env))
-    }
-}
-
-fn reply(status: u16, body: &str) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(Body::from(body.to_string()))
-        .expect("static response")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// The webhook's state: channels, their credentials and the inbound queue (see [`WebhookState`]).
+pub type State = WebhookState;
 
 /// Whether a WeChat `timestamp` (seconds) is within [`MAX_SKEW_S`] of `now_ms`.
 pub fn fresh(timestamp: &str, now_ms: i64) -> bool {
-    timestamp
-        .parse::<i64>()
-        .is_ok_and(|t| (now_ms / 1000 - t).abs() <= MAX_SKEW_S)
+    kefu_aws::edge::fresh(timestamp, now_ms, MAX_SKEW_S)
 }
 
 pub async fn handle(state: &State, req: Request) -> Result<Response<Body>, Error> {

@@ -8,7 +8,11 @@ use std::sync::Arc;
 
 pub enum Function {
     WechatWebhook(Arc<wechat_webhook::State>),
+    WecomWebhook(Arc<wecom_webhook::State>),
+    MessengerWebhook(Arc<messenger_webhook::State>),
+    SmsWebhook(Arc<sms_webhook::State>),
     AgentApi(Arc<agent_api::State>),
+    WebchatApi(Arc<webchat_api::State>),
     ConversationRouter(Arc<conversation_router::State>),
     GreetingDispatch(Arc<greeting_dispatch::State>),
     ChannelSender(Arc<channel_sender::State>),
@@ -29,7 +33,19 @@ impl Function {
             "wechat-webhook" => {
                 Function::WechatWebhook(Arc::new(wechat_webhook::State::new(clients, &cfg()?)))
             }
+            "wecom-webhook" => {
+                Function::WecomWebhook(Arc::new(wecom_webhook::State::new(clients, &cfg()?)))
+            }
+            "messenger-webhook" => Function::MessengerWebhook(Arc::new(
+                messenger_webhook::State::new(clients, &cfg()?),
+            )),
+            "sms-webhook" => {
+                Function::SmsWebhook(Arc::new(sms_webhook::State::new(clients, &cfg()?)))
+            }
             "agent-api" => Function::AgentApi(Arc::new(agent_api::State::new(clients, &cfg()?))),
+            "webchat-api" => {
+                Function::WebchatApi(Arc::new(webchat_api::State::new(clients, &cfg()?)))
+            }
             "conversation-router" => Function::ConversationRouter(Arc::new(
                 conversation_router::State::new(clients, &cfg()?),
             )),
@@ -56,7 +72,15 @@ impl Function {
     }
 
     pub fn is_http(&self) -> bool {
-        matches!(self, Function::WechatWebhook(_) | Function::AgentApi(_))
+        matches!(
+            self,
+            Function::WechatWebhook(_)
+                | Function::WecomWebhook(_)
+                | Function::MessengerWebhook(_)
+                | Function::SmsWebhook(_)
+                | Function::AgentApi(_)
+                | Function::WebchatApi(_)
+        )
     }
 
     /// Invokes the handler with a Lambda event as JSON; returns the handler's result as JSON, or the error
@@ -76,9 +100,37 @@ impl Function {
                     .map_err(|e| e.to_string())?;
                 Ok(crate::gateway::response_json(resp))
             }
+            Function::WecomWebhook(s) => {
+                let req = http_request(&event)?;
+                let resp = wecom_webhook::handle(s, req)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(crate::gateway::response_json(resp))
+            }
+            Function::MessengerWebhook(s) => {
+                let req = http_request(&event)?;
+                let resp = messenger_webhook::handle(s, req)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(crate::gateway::response_json(resp))
+            }
+            Function::SmsWebhook(s) => {
+                let req = http_request(&event)?;
+                let resp = sms_webhook::handle(s, req)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(crate::gateway::response_json(resp))
+            }
             Function::AgentApi(s) => {
                 let req = http_request(&event)?;
                 let resp = agent_api::handle(s, req).await.map_err(|e| e.to_string())?;
+                Ok(crate::gateway::response_json(resp))
+            }
+            Function::WebchatApi(s) => {
+                let req = http_request(&event)?;
+                let resp = webchat_api::handle(s, req)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(crate::gateway::response_json(resp))
             }
             Function::ConversationRouter(s) => {

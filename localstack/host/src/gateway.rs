@@ -6,7 +6,8 @@
 //!
 //! Host-only routes (not part of the API): `POST /_local/invoke/{FunctionLogicalId}` invokes any function
 //! with the request body as its event (fire a scheduled function, run the DLQ redrive); with no body, a
-//! scheduled function gets the event its schedule would deliver.
+//! scheduled function gets the event its schedule would deliver. `GET /_local/webchat-demo.html` is a plain
+//! page with the web chat widget of the demo site (see [`crate::webchat_demo`]).
 
 use crate::Host;
 use axum::body::Bytes;
@@ -239,6 +240,18 @@ pub async fn serve(
     body: Bytes,
 ) -> Response {
     let request_id = format!("{:016x}", rand::random::<u64>());
+    if uri.path() == crate::webchat_demo::PATH && method == Method::GET {
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        return (
+            StatusCode::OK,
+            [("content-type", "text/html; charset=utf-8")],
+            crate::webchat_demo::page(&format!("http://{host}")),
+        )
+            .into_response();
+    }
     if let Some(name) = uri.path().strip_prefix("/_local/invoke/") {
         if method != Method::POST {
             return api_error(StatusCode::METHOD_NOT_ALLOWED, "POST an event");

@@ -7,16 +7,21 @@
 //!   the queue's visibility timeout; the emulator moves a message to its DLQ after `maxReceiveCount`.
 //! - **Schedules**: `rate(...)` schedules fire on their period (optional), and any function can be invoked
 //!   on demand with `POST /_local/invoke/{FunctionLogicalId}`.
-//! - **Fake channel APIs** (see [`fake_wechat`]) that record what kefu sends.
+//! - **Fake channel APIs** (see [`fake_wechat`], [`fake_meta`] and [`fake_wecom`]) that record what kefu sends.
+//! - **Fake SMS APIs** (see [`fake_sms`]): Twilio, Aliyun and Tencent Cloud SMS on one address.
 //!
 //! The function list, environment, routes, queues and schedules come from the manifest written by
 //! `localstack/deploy.py` from the template, so the host serves what would be deployed.
 
+pub mod fake_meta;
+pub mod fake_sms;
 pub mod fake_wechat;
+pub mod fake_wecom;
 pub mod functions;
 pub mod gateway;
 pub mod manifest;
 pub mod seed;
+pub mod webchat_demo;
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
@@ -70,6 +75,14 @@ pub struct HostOptions {
     pub http_addr: SocketAddr,
     /// Where to serve the fake WeChat API (`None`: don't; then `WECHAT_API_BASE` is used as configured).
     pub fake_wechat_addr: Option<SocketAddr>,
+    /// Where to serve the fake Graph API for Messenger (`None`: don't; then `MESSENGER_API_BASE` is used as
+    /// configured).
+    pub fake_meta_addr: Option<SocketAddr>,
+    /// Where to serve the fake WeCom API (`None`: don't; then `WECOM_API_BASE` is used as configured).
+    pub fake_wecom_addr: Option<SocketAddr>,
+    /// Where to serve the fake SMS APIs (Twilio, Aliyun, Tencent; `None`: don't; then `TWILIO_API_BASE`,
+    /// `ALIYUN_SMS_API_BASE` and `TENCENT_SMS_API_BASE` are used as configured).
+    pub fake_sms_addr: Option<SocketAddr>,
     /// Poll the template's SQS event sources.
     pub pollers: bool,
     /// Fire `rate(...)` schedules on their period.
@@ -81,6 +94,9 @@ pub struct Running {
     pub host: Arc<Host>,
     pub http_addr: SocketAddr,
     pub fake_wechat: Option<(fake_wechat::FakeWechat, SocketAddr)>,
+    pub fake_meta: Option<(fake_meta::FakeMeta, SocketAddr)>,
+    pub fake_wecom: Option<(fake_wecom::FakeWecom, SocketAddr)>,
+    pub fake_sms: Option<(fake_sms::FakeSms, SocketAddr)>,
     pub clients: Clients,
     /// The environment the functions share (resource names from the template).
     pub env: Env,
@@ -104,6 +120,18 @@ impl Running {
         self.fake_wechat
             .as_ref()
             .map(|(_, a)| format!("http://{a}"))
+    }
+    /// The fake Graph API's root (its `/_sent`, `/_tokens`, `/_fail` live here).
+    pub fn fake_meta_url(&self) -> Option<String> {
+        self.fake_meta.as_ref().map(|(_, a)| format!("http://{a}"))
+    }
+    /// The fake WeCom API's root (its `/_sent` and `/_fail` live here).
+    pub fn fake_wecom_url(&self) -> Option<String> {
+        self.fake_wecom.as_ref().map(|(_, a)| format!("http://{a}"))
+    }
+    /// The fake SMS APIs' root (its `/_sent`, `/_fail` and `/_credentials` live here).
+    pub fn fake_sms_url(&self) -> Option<String> {
+        self.fake_sms.as_ref().map(|(_, a)| format!("http://{a}"))
     }
 }
 
@@ -141,6 +169,42 @@ pub async fn start(opts: HostOptions) -> Result<Running, String> {
         }
         None => None,
     };
+    let meta = match opts.fake_meta_addr {
+        Some(addr) => {
+            let fake = fake_meta::FakeMeta::default();
+            let (bound, task) = fake
+                .serve(addr)
+                .await
+                .map_err(|e| format!("fake Graph API on {addr}: {e}"))?;
+            tasks.push(task);
+            Some((fake, bound))
+        }
+        None => None,
+    };
+    let wecom = match opts.fake_wecom_addr {
+        Some(addr) => {
+            let fake = fake_wecom::FakeWecom::default();
+            let (bound, task) = fake
+                .serve(addr)
+                .await
+                .map_err(|e| format!("fake WeCom API on {addr}: {e}"))?;
+            tasks.push(task);
+            Some((fake, bound))
+        }
+        None => None,
+    };
+    let sms = match opts.fake_sms_addr {
+        Some(addr) => {
+            let fake = fake_sms::FakeSms::default();
+            let (bound, task) = fake
+                .serve(addr)
+                .await
+                .map_err(|e| format!("fake SMS APIs on {addr}: {e}"))?;
+            tasks.push(task);
+            Some((fake, bound))
+        }
+        None => None,
+    };
 
     let mut functions = HashMap::new();
     let mut routes = Vec::new();
@@ -149,6 +213,24 @@ pub async fn start(opts: HostOptions) -> Result<Running, String> {
         let mut env = spec.environment.clone();
         if let Some((_, addr)) = &fake {
             env.insert("WECHAT_API_BASE".into(), format!("http://{addr}"));
+        }
+        if let Some((_, addr)) = &meta {
+            env.insert(
+                "MESSENGER_API_BASE".into(),
+                format!("http://{addr}/{}", FAKE_GRAPH_VERSION),
+            );
+        }
+        if let Some((_, addr)) = &wecom {
+            env.insert("WECOM_API_BASE".into(), format!("http://{addr}"));
+        }
+        if let Some((_, addr)) = &sms {
+            for var in [
+                "TWILIO_API_BASE",
+                "ALIYUN_SMS_API_BASE",
+                "TENCENT_SMS_API_BASE",
+            ] {
+                env.insert(var.into(), format!("http://{addr}"));
+            }
         }
         match Function::build(&spec.binary, &clients, &env)? {
             Some(f) => {
@@ -230,12 +312,18 @@ pub async fn start(opts: HostOptions) -> Result<Running, String> {
         host,
         http_addr,
         fake_wechat: fake,
+        fake_meta: meta,
+        fake_wecom: wecom,
+        fake_sms: sms,
         clients,
         env,
         manifest: opts.manifest,
         tasks,
     })
 }
+
+/// The Graph API version in the fake's `MESSENGER_API_BASE` (the fake accepts any).
+pub const FAKE_GRAPH_VERSION: &str = "v21.0";
 
 /// The EventBridge event a schedule delivers.
 pub fn scheduled_event(region: &str) -> Value {

@@ -22,7 +22,25 @@ pub struct Env {
     pub secrets_prefix: String,
     /// WeChat API base URL (`https://api.weixin.qq.com`, or a local fake).
     pub wechat_api_base: String,
+    /// Graph API base URL with its version, for the Messenger Send API (`https://graph.facebook.com/v21.0`,
+    /// or a local fake).
+    pub messenger_api_base: String,
+    /// WeCom server API base URL (`https://qyapi.weixin.qq.com`, or a local fake).
+    pub wecom_api_base: String,
+    /// Twilio REST API base URL (`TWILIO_API_BASE`: `https://api.twilio.com`, or a local fake).
+    pub twilio_api_base: String,
+    /// Aliyun SMS API endpoint (`ALIYUN_SMS_API_BASE`: `https://dysmsapi.aliyuncs.com`, or a local fake).
+    pub aliyun_sms_api_base: String,
+    /// Tencent Cloud SMS API endpoint (`TENCENT_SMS_API_BASE`: `https://sms.tencentcloudapi.com`, or a
+    /// local fake).
+    pub tencent_sms_api_base: String,
 }
+
+/// The Graph API version kefu is written against.
+pub const DEFAULT_MESSENGER_API_BASE: &str = "https://graph.facebook.com/v21.0";
+
+/// The WeCom server API.
+pub const DEFAULT_WECOM_API_BASE: &str = "https://qyapi.weixin.qq.com";
 
 impl Env {
     pub fn from_env() -> Result<Env, ConfigError> {
@@ -55,6 +73,27 @@ impl Env {
             wechat_api_base: opt("WECHAT_API_BASE", "https://api.weixin.qq.com")
                 .trim_end_matches('/')
                 .to_string(),
+            messenger_api_base: opt("MESSENGER_API_BASE", DEFAULT_MESSENGER_API_BASE)
+                .trim_end_matches('/')
+                .to_string(),
+            wecom_api_base: opt("WECOM_API_BASE", DEFAULT_WECOM_API_BASE)
+                .trim_end_matches('/')
+                .to_string(),
+            twilio_api_base: opt("TWILIO_API_BASE", crate::sms_api::DEFAULT_TWILIO_API_BASE)
+                .trim_end_matches('/')
+                .to_string(),
+            aliyun_sms_api_base: opt(
+                "ALIYUN_SMS_API_BASE",
+                crate::sms_api::DEFAULT_ALIYUN_SMS_API_BASE,
+            )
+            .trim_end_matches('/')
+            .to_string(),
+            tencent_sms_api_base: opt(
+                "TENCENT_SMS_API_BASE",
+                crate::sms_api::DEFAULT_TENCENT_SMS_API_BASE,
+            )
+            .trim_end_matches('/')
+            .to_string(),
         })
     }
 }
@@ -109,7 +148,60 @@ mod tests {
         let env = Env::from_map(&vars).unwrap();
         assert_eq!(env.wechat_api_base, "http://127.0.0.1:1");
         assert_eq!(env.edition, "international");
+        assert_eq!(env.messenger_api_base, "https://graph.facebook.com/v21.0");
+        vars.insert(
+            "MESSENGER_API_BASE".into(),
+            "http://127.0.0.1:2/v21.0/".into(),
+        );
+        assert_eq!(
+            Env::from_map(&vars).unwrap().messenger_api_base,
+            "http://127.0.0.1:2/v21.0"
+        );
+        assert_eq!(env.wecom_api_base, "https://qyapi.weixin.qq.com");
+        vars.insert("WECOM_API_BASE".into(), "http://127.0.0.1:3103/".into());
+        assert_eq!(
+            Env::from_map(&vars).unwrap().wecom_api_base,
+            "http://127.0.0.1:3103"
+        );
         vars.remove("RUNTIME_TABLE");
         assert_eq!(Env::from_map(&vars).unwrap_err().0, "RUNTIME_TABLE");
+    }
+
+    #[test]
+    fn sms_api_bases_default_to_the_providers_and_can_point_at_a_fake() {
+        let mut vars: HashMap<String, String> = [
+            ("DATA_TABLE", "d"),
+            ("RUNTIME_TABLE", "r"),
+            ("INBOUND_QUEUE_URL", "i"),
+            ("GREETING_QUEUE_URL", "g"),
+            ("OUTBOUND_QUEUE_URL", "o"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let env = Env::from_map(&vars).unwrap();
+        assert_eq!(env.twilio_api_base, "https://api.twilio.com");
+        assert_eq!(env.aliyun_sms_api_base, "https://dysmsapi.aliyuncs.com");
+        assert_eq!(env.tencent_sms_api_base, "https://sms.tencentcloudapi.com");
+        for k in [
+            "TWILIO_API_BASE",
+            "ALIYUN_SMS_API_BASE",
+            "TENCENT_SMS_API_BASE",
+        ] {
+            vars.insert(k.into(), "http://127.0.0.1:3102/".into());
+        }
+        let env = Env::from_map(&vars).unwrap();
+        assert_eq!(
+            (
+                env.twilio_api_base.as_str(),
+                env.aliyun_sms_api_base.as_str(),
+                env.tencent_sms_api_base.as_str()
+            ),
+            (
+                "http://127.0.0.1:3102",
+                "http://127.0.0.1:3102",
+                "http://127.0.0.1:3102"
+            )
+        );
     }
 }

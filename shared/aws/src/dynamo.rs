@@ -7,13 +7,29 @@
 //!
 //! | item | pk | sk | gsi1pk / gsi1sk | access pattern |
 //! |---|---|---|---|---|
-//! | account | `ACC#{account}` | `META` | | load settings (default language, busy threshold) |
-//! | agent | `ACC#{account}` | `AGENT#{agent}` | | all agents of an account (Query `begins_with AGENT#`); presence; capacity counters |
+//! | account | `ACC#{account}` | `META` | | load settings (default language, busy threshold, business hours) |
+//! | agent | `ACC#{account}` | `AGENT#{agent}` | | all agents of an account (Query `begins_with AGENT#`); presence; capacity counters; identity shown to customers (`display_name`, `line2`) |
 //! | greeting | `ACC#{account}` | `GREETING#{channel\|*}#{kind}#{lang}` | | all greetings of an account (Query `begins_with GREETING#`) |
 //! | channel | `CH#{channel}` | `META` | | webhook: channel by id from the URL (GetItem) |
-//! | customer | `CUST#{channel}#{external id}` | `META` | | customer by channel id (openid, PSID…), its open conversation |
+//! | customer | `CUST#{channel}#{external id}` | `META` | | customer by channel id (openid, PSID…), its open conversation, its last inbound time (reply windows) |
 //! | conversation | `CONV#{conversation}` | `META` | `WAIT#{account}` / `{waiting since ms, 13 digits}#{conversation}` **only while waiting** | conversation by id; the account's waiting queue in arrival order (Query gsi1) and its length (Select COUNT) |
 //! | message | `CONV#{conversation}` | `MSG#{at ms, 13 digits}#{message key}` | | a conversation's history in order; the deterministic key makes a repeated store a no-op |
+//!
+//! A customer item keeps `first_seen_ms` / `last_seen_ms` (any event, written by `touch_customer`) and
+//! `last_inbound_ms`: the channel's time of the customer's latest inbound event other than an unfollow,
+//! written by the conversation router through [`DynamoStore::note_inbound`] before it routes the event,
+//! only ever moved forward. Senders of channels with a reply window (Messenger: 24 hours, 7 days for a human
+//! agent) read it with [`DynamoStore::customer`].
+//!
+//! An account item may carry `business_hours` (S): the JSON of [`BusinessHours`] (time zone, weekly open
+//! intervals, holidays, special days; format in `kefu_domain::rules::business_hours`). Channels without agent
+//! presence (WeCom) greet online inside those hours and offline outside; without the attribute the account
+//! counts as always open. A value that does not parse (unknown time zone, bad interval) makes the account
+//! item corrupt.
+//!
+//! An agent item may carry `line2` (S): the second line of the agent's identity under `display_name` (a team
+//! or a location), which web chat shows to visitors. The web chat visitor API long-polls a conversation's
+//! messages from a time on (Query `sk BETWEEN MSG#{from ms} AND MSG#~`, [`DynamoStore::messages_from`]).
 //!
 //! Attribute formats: timestamps are milliseconds since the epoch (N); languages are kefu tags (`en`,
 //! `zh-Hans`, `zh-Hant`); message `content` is the JSON of [`Content`] (S); an agent's API token is kept as
@@ -32,7 +48,7 @@ use aws_sdk_dynamodb::Client;
 use kefu_domain::messages::Content;
 use kefu_domain::model::*;
 use kefu_domain::ports::*;
-use kefu_domain::rules::WaitingChat;
+use kefu_domain::rules::{BusinessHours, WaitingChat};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
@@ -179,6 +195,7 @@ fn agent_from(item: &Item) -> Result<Agent, StoreError> {
         last_assigned_ms: r.opt_i64("last_assigned_ms")?.unwrap_or(0),
         kf_account: r.opt_s("kf_account"),
         enabled: r.bool_or("enabled", true),
+        line2: r.opt_s("line2"),
     })
 }
 
@@ -194,6 +211,7 @@ fn customer_from(item: &Item) -> Result<Customer, StoreError> {
         open_conversation_id: r.opt_s("open_conversation_id"),
         first_seen_ms: r.i64("first_seen_ms")?,
         last_seen_ms: r.i64("last_seen_ms")?,
+        last_inbound_ms: r.opt_i64("last_inbound_ms")?,
     })
 }
 
@@ -229,6 +247,7 @@ fn message_from(item: &Item) -> Result<StoredMessage, StoreError> {
         at_ms: r.i64("at_ms")?,
         content,
         agent_id: r.opt_s("agent_id"),
+        error: r.opt_s("error"),
     })
 }
 
@@ -304,6 +323,13 @@ impl DynamoStore {
         if let Some(t) = a.busy_threshold {
             item.insert("busy_threshold".into(), n(t));
         }
+        if let Some(h) = &a.business_hours {
+            let json = serde_json::to_string(h).map_err(|e| StoreError::Corrupt {
+                key: format!("ACC#{}|META", a.account_id),
+                reason: format!("business_hours: {e}"),
+            })?;
+            item.insert("business_hours".into(), s(json));
+        }
         self.put(item).await
     }
 
@@ -335,6 +361,9 @@ impl DynamoStore {
         item.insert("token_sha256".into(), s(token_sha256));
         if let Some(kf) = &a.kf_account {
             item.insert("kf_account".into(), s(kf));
+        }
+        if let Some(l2) = &a.line2 {
+            item.insert("line2".into(), s(l2));
         }
         self.put(item).await
     }
@@ -385,6 +414,11 @@ impl Directory for DynamoStore {
             busy_threshold: r
                 .opt_i64("busy_threshold")?
                 .map(|t| t.clamp(0, u32::MAX as i64) as u32),
+            business_hours: r
+                .opt_s("business_hours")
+                .map(|json| serde_json::from_str::<BusinessHours>(&json))
+                .transpose()
+                .map_err(|e| r.corrupt(format!("business_hours: {e}")))?,
         }))
     }
 
@@ -445,6 +479,47 @@ impl Directory for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Records that the customer spoke or acted at `at_ms` (the channel's time of an inbound event):
+    /// `last_inbound_ms` becomes `at_ms` unless it is already later (a late redelivery or an out-of-order
+    /// event changes nothing). Creates the customer item on first contact with the same attributes as
+    /// `touch_customer` (first and last seen at `now_ms`), so it is complete whatever happens next.
+    pub async fn note_inbound(
+        &self,
+        account_id: &str,
+        channel_id: &str,
+        external_id: &str,
+        at_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(keys::customer(channel_id, external_id))))
+            .update_expression(
+                "SET #type = :type, account_id = :acc, channel_id = :ch, external_id = :ext, \
+                 first_seen_ms = if_not_exists(first_seen_ms, :now), \
+                 last_seen_ms = if_not_exists(last_seen_ms, :now), \
+                 following = if_not_exists(following, :nf), last_inbound_ms = :at",
+            )
+            .condition_expression("attribute_not_exists(last_inbound_ms) OR last_inbound_ms < :at")
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_values(":type", s("customer"))
+            .expression_attribute_values(":acc", s(account_id))
+            .expression_attribute_values(":ch", s(channel_id))
+            .expression_attribute_values(":ext", s(external_id))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":nf", AttributeValue::Bool(false))
+            .expression_attribute_values(":at", n(at_ms))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// The stored SHA-256 (hex) of an agent's API token, for authenticating agent calls.
     pub async fn agent_token_hash(
         &self,
@@ -651,6 +726,9 @@ impl Conversations for DynamoStore {
         if let Some(a) = &msg.agent_id {
             item.insert("agent_id".into(), s(a));
         }
+        if let Some(e) = &msg.error {
+            item.insert("error".into(), s(e));
+        }
         let res = self
             .client
             .put_item()
@@ -802,6 +880,42 @@ impl Conversations for DynamoStore {
             Err(e) if is_conditional_failure(&e) => Ok(None),
             Err(e) => Err(unavailable(e)),
         }
+    }
+}
+
+// ---- Web chat: a conversation's messages from a time on (long polls) ----
+impl DynamoStore {
+    /// The messages of a conversation stored at or after `from_ms`, in order (time, then key).
+    pub async fn messages_from(
+        &self,
+        conversation_id: &str,
+        from_ms: i64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let (pk, _) = keys::conversation(conversation_id);
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":from", s(format!("MSG#{:013}", from_ms.max(0))))
+                // `~` sorts after every digit and `#`: the end of the MSG# range.
+                .expression_attribute_values(":to", s("MSG#~"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        items.iter().map(message_from).collect()
     }
 }
 

@@ -6,9 +6,15 @@
 
 pub mod config;
 pub mod dynamo;
+pub mod edge;
+pub mod messenger_api;
+pub mod outbound;
 pub mod runtime;
+pub mod sms_api;
 pub mod sqs;
 pub mod ssm;
+pub mod webchat;
 pub mod wechat_api;
+pub mod wecom_api;
 
 pub use config::{Clients, Env};

@@ -4,6 +4,8 @@
 //! |---|---|---|
 //! | idempotency record | `IDEM#{key}` | `status` (`IN_PROGRESS` \| `COMPLETED`), `fingerprint` (SHA-256 hex of the payload), `locked_until_ms` (N), `expires_at` (N, epoch seconds: DynamoDB TTL) |
 //! | access token | `TOKEN#{provider}#{app id}` | `token` (S), `expires_ms` (N), `expires_at` (TTL) |
+//! | rate-limit window | `RATE#{scope}#{window start, epoch s}` (e.g. `RATE#webmsg#{channel}#{visitor}#1700000040`) | `n` (N: requests counted in the window, atomic `ADD`), `expires_at` (TTL); written by [`crate::webchat::RateLimiter`] |
+//! | reply quota | `QUOTA#{scope}` (e.g. `QUOTA#wechat#{channel}#{openid}`) | `window_ms` (N: the customer interaction that opened the window), `used` (N), `expires_at` (TTL) |
 //!
 //! An idempotency key is taken by a conditional put that succeeds when there is no record, when an
 //! in-progress record's lock has run out (the holder crashed), or when a record has expired. Expiry is judged
@@ -86,6 +88,92 @@ impl RuntimeStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+impl RuntimeStore {
+    /// Takes one unit of a per-window quota: `true` when fewer than `limit` were taken in the window that
+    /// started at `window_ms` (a later window starts again at one). Atomic under concurrent senders.
+    pub async fn take_quota(
+        &self,
+        scope: &str,
+        window_ms: i64,
+        limit: u32,
+        expires_at_s: i64,
+    ) -> Result<bool, StoreError> {
+        let key = pk(format!("QUOTA#{scope}"));
+        let same_window = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .update_expression("SET used = used + :one")
+            .condition_expression("window_ms = :w AND used < :limit")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":w", AttributeValue::N(window_ms.to_string()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .send()
+            .await;
+        match same_window {
+            Ok(_) => return Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        let mut item = key;
+        item.insert("window_ms".into(), AttributeValue::N(window_ms.to_string()));
+        item.insert("used".into(), AttributeValue::N("1".into()));
+        item.insert(
+            "expires_at".into(),
+            AttributeValue::N(expires_at_s.to_string()),
+        );
+        let new_window = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR window_ms < :w")
+            .expression_attribute_values(":w", AttributeValue::N(window_ms.to_string()))
+            .send()
+            .await;
+        match new_window {
+            Ok(_) => Ok(limit > 0),
+            // The window is current and its quota is used up.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Gives back a unit taken by [`take_quota`](Self::take_quota) for a send that did not happen.
+    pub async fn refund_quota(&self, scope: &str, window_ms: i64) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(pk(format!("QUOTA#{scope}"))))
+            .update_expression("SET used = used - :one")
+            .condition_expression("window_ms = :w AND used > :zero")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":w", AttributeValue::N(window_ms.to_string()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 

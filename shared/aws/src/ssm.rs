@@ -1,7 +1,11 @@
 //! Channel credentials from SSM Parameter Store: one SecureString parameter per channel, holding the JSON of
-//! [`ChannelSecrets`] (`{"token": "...", "app_secret": "...", "encoding_aes_key": "..."}`), under the
+//! [`ChannelSecrets`] (WeChat `{"token": "...", "app_secret": "...", "encoding_aes_key": "..."}`, Messenger
+//! `{"token": "<verify token>", "app_secret": "...", "access_token": "<page access token>"}`), under the
 //! stack's prefix (`SECRETS_PREFIX`, e.g. `/kefu/kefu-mainland/channels/{channel id}`). Values are cached
 //! per container for five minutes, so a rotated secret is picked up without a deploy.
+//!
+//! Web chat channels keep their keys here too: `{"site_key": "...", "allowed_origins": ["https://www.example.com"],
+//! "session_secret": "<64 hex digits>"}`.
 
 use async_trait::async_trait;
 use kefu_domain::model::ChannelSecrets;

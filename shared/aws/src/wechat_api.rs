@@ -8,6 +8,8 @@
 //!   drop the cached token, fetch a new one and retry once.
 //! - The base URL is configurable (`WECHAT_API_BASE`): the local fake in development and tests.
 
+use crate::dynamo::DynamoStore;
+use crate::edge::now_ms;
 use crate::runtime::RuntimeStore;
 use async_trait::async_trait;
 use kefu_domain::messages::{OutboundBody, OutboundMessage};
@@ -66,14 +68,14 @@ pub struct WechatClient {
     base: String,
     tokens: RuntimeStore,
     memory: Mutex<HashMap<String, (String, i64)>>,
+    /// Where customers' last interaction is read for WeChat's reply rules; `None` leaves them to WeChat.
+    customers: Option<DynamoStore>,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// WeChat's customer-service rules: replies only within 48 hours of the customer's last interaction
+/// (a message, a follow, a menu click…), and at most five replies per interaction.
+pub const REPLY_WINDOW_MS: i64 = 48 * 3600 * 1000;
+pub const REPLIES_PER_INTERACTION: u32 = 5;
 
 fn http_error(e: reqwest::Error) -> SendError {
     SendError::Retryable(format!("WeChat API unreachable: {e}"))
@@ -91,7 +93,55 @@ impl WechatClient {
             base: base.into().trim_end_matches('/').to_string(),
             tokens,
             memory: Mutex::new(HashMap::new()),
+            customers: None,
         }
+    }
+
+    /// Enforces WeChat's reply window and per-interaction quota before calling WeChat, so an exhausted
+    /// quota is a clear refusal (recorded on the conversation) instead of errcode 45015 / 45047.
+    pub fn with_reply_rules(mut self, customers: DynamoStore) -> Self {
+        self.customers = Some(customers);
+        self
+    }
+
+    /// Checks the window and takes one unit of the quota; returns the quota scope and window to refund
+    /// if the send then fails.
+    async fn take_reply_quota(
+        &self,
+        channel: &Channel,
+        openid: &str,
+    ) -> Result<Option<(String, i64)>, SendError> {
+        let Some(store) = &self.customers else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let customer = store
+            .customer(&channel.channel_id, openid)
+            .await
+            .map_err(|e| SendError::Retryable(e.to_string()))?;
+        let last = customer.and_then(|c| c.last_inbound_ms).ok_or_else(|| {
+            SendError::Rejected(
+                "the customer never wrote: WeChat allows replies only after an interaction".into(),
+            )
+        })?;
+        if now - last > REPLY_WINDOW_MS {
+            return Err(SendError::Rejected(
+                "outside WeChat's 48-hour reply window".into(),
+            ));
+        }
+        let scope = format!("wechat#{}#{openid}", channel.channel_id);
+        let expires = (last + REPLY_WINDOW_MS) / 1000 + 3600;
+        let granted = self
+            .tokens
+            .take_quota(&scope, last, REPLIES_PER_INTERACTION, expires)
+            .await
+            .map_err(|e| SendError::Retryable(e.to_string()))?;
+        if !granted {
+            return Err(SendError::Rejected(format!(
+                "reply quota exhausted: WeChat allows {REPLIES_PER_INTERACTION} messages per customer interaction"
+            )));
+        }
+        Ok(Some((scope, last)))
     }
 
     /// A valid access token for the app, from memory, the shared cache, or WeChat.
@@ -216,21 +266,64 @@ impl WechatClient {
     }
 }
 
-/// The JSON body of a customer-service message.
+/// The JSON body of a customer-service message (`/cgi-bin/message/custom/send`) for an Official Account or a
+/// Mini Program. Media go by media id (uploaded to WeChat first); a card is a 图文 `news` message on an Official
+/// Account and a `link` message on a Mini Program, which cannot send voice.
 pub fn custom_message(
+    kind: ChannelKind,
     to: &str,
     body: &OutboundBody,
     kf_account: Option<&str>,
-) -> serde_json::Value {
+) -> Result<serde_json::Value, SendError> {
+    let mini = kind == ChannelKind::WechatMiniProgram;
+    let need_media = |what: &str, media_id: &Option<String>| {
+        media_id.clone().ok_or_else(|| {
+            SendError::Rejected(format!(
+                "WeChat sends a {what} by media id: upload it first"
+            ))
+        })
+    };
     let mut v = match body {
         OutboundBody::Text { text } => {
             json!({"touser": to, "msgtype": "text", "text": {"content": text}})
         }
+        OutboundBody::Image { media_id, .. } => {
+            json!({"touser": to, "msgtype": "image", "image": {"media_id": need_media("image", media_id)?}})
+        }
+        OutboundBody::Voice { .. } if mini => {
+            return Err(SendError::Rejected(
+                "Mini Program customer service cannot send voice".into(),
+            ))
+        }
+        OutboundBody::Voice { media_id, .. } => {
+            json!({"touser": to, "msgtype": "voice", "voice": {"media_id": need_media("voice message", media_id)?}})
+        }
+        OutboundBody::Card {
+            title,
+            description,
+            url,
+            image_url,
+        } if mini => json!({
+            "touser": to, "msgtype": "link",
+            "link": {"title": title, "description": description.clone().unwrap_or_default(), "url": url,
+                     "thumb_url": image_url.clone().unwrap_or_default()}
+        }),
+        OutboundBody::Card {
+            title,
+            description,
+            url,
+            image_url,
+        } => json!({
+            "touser": to, "msgtype": "news",
+            "news": {"articles": [{"title": title, "description": description.clone().unwrap_or_default(),
+                                   "url": url, "picurl": image_url.clone().unwrap_or_default()}]}
+        }),
+        OutboundBody::Typing => json!({"touser": to, "command": "Typing"}),
     };
-    if let Some(kf) = kf_account {
+    if let (Some(kf), false) = (kf_account, matches!(body, OutboundBody::Typing)) {
         v["customservice"] = json!({"kf_account": kf});
     }
-    v
+    Ok(v)
 }
 
 #[async_trait]
@@ -250,9 +343,27 @@ impl ChannelApi for WechatClient {
                 )))
             }
         }
-        let body = custom_message(&msg.customer, &msg.body, msg.kf_account.as_deref());
-        self.post_with_token("/cgi-bin/message/custom/send", channel, secrets, &body)
-            .await
+        let body = custom_message(
+            channel.kind,
+            &msg.customer,
+            &msg.body,
+            msg.kf_account.as_deref(),
+        )?;
+        if let OutboundBody::Typing = msg.body {
+            return self
+                .post_with_token("/cgi-bin/message/custom/typing", channel, secrets, &body)
+                .await;
+        }
+        let taken = self.take_reply_quota(channel, &msg.customer).await?;
+        let result = self
+            .post_with_token("/cgi-bin/message/custom/send", channel, secrets, &body)
+            .await;
+        if let (Err(_), Some((scope, window))) = (&result, &taken) {
+            if let Err(e) = self.tokens.refund_quota(scope, *window).await {
+                tracing::warn!(error = %e, "could not give back a reply-quota unit");
+            }
+        }
+        result
     }
 }
 
@@ -271,24 +382,86 @@ mod tests {
         assert_eq!(classify(40164), ErrClass::Misconfigured);
     }
 
+    // Expected bodies: the samples of WeChat's "客服消息" (customer-service message) API pages for Official
+    // Accounts and Mini Programs, with their placeholder values.
     #[test]
-    fn message_body_matches_the_documented_shape() {
-        let v = custom_message(
-            "OPENID",
-            &OutboundBody::Text {
-                text: "Hello World".into(),
-            },
-            Some("test1@kftest"),
-        );
+    fn message_bodies_match_the_documented_shapes() {
+        let oa = |body: OutboundBody, kf: Option<&str>| {
+            custom_message(ChannelKind::WechatOa, "OPENID", &body, kf).unwrap()
+        };
         assert_eq!(
-            v,
+            oa(
+                OutboundBody::Text {
+                    text: "Hello World".into()
+                },
+                Some("test1@kftest")
+            ),
             json!({"touser": "OPENID", "msgtype": "text", "text": {"content": "Hello World"},
                    "customservice": {"kf_account": "test1@kftest"}})
         );
-        assert!(
-            custom_message("o", &OutboundBody::Text { text: "x".into() }, None)
-                .get("customservice")
-                .is_none()
+        assert!(oa(OutboundBody::Text { text: "x".into() }, None)
+            .get("customservice")
+            .is_none());
+        assert_eq!(
+            oa(
+                OutboundBody::Image {
+                    media_id: Some("MEDIA_ID".into()),
+                    url: None
+                },
+                None
+            ),
+            json!({"touser": "OPENID", "msgtype": "image", "image": {"media_id": "MEDIA_ID"}})
         );
+        assert_eq!(
+            oa(
+                OutboundBody::Voice {
+                    media_id: Some("MEDIA_ID".into()),
+                    url: None
+                },
+                None
+            ),
+            json!({"touser": "OPENID", "msgtype": "voice", "voice": {"media_id": "MEDIA_ID"}})
+        );
+        let card = OutboundBody::Card {
+            title: "Happy Day".into(),
+            description: Some("Is Really A Happy Day".into()),
+            url: "URL".into(),
+            image_url: Some("PIC_URL".into()),
+        };
+        assert_eq!(
+            oa(card.clone(), None),
+            json!({"touser": "OPENID", "msgtype": "news", "news": {"articles": [
+                {"title": "Happy Day", "description": "Is Really A Happy Day", "url": "URL", "picurl": "PIC_URL"}]}})
+        );
+        assert_eq!(
+            oa(OutboundBody::Typing, Some("kf")),
+            json!({"touser": "OPENID", "command": "Typing"})
+        );
+        let mini = custom_message(ChannelKind::WechatMiniProgram, "OPENID", &card, None).unwrap();
+        assert_eq!(
+            mini,
+            json!({"touser": "OPENID", "msgtype": "link", "link": {"title": "Happy Day",
+                   "description": "Is Really A Happy Day", "url": "URL", "thumb_url": "PIC_URL"}})
+        );
+    }
+
+    #[test]
+    fn what_wechat_cannot_send_is_refused_before_calling_it() {
+        let no_media = OutboundBody::Image {
+            media_id: None,
+            url: Some("https://x/y.png".into()),
+        };
+        assert!(matches!(
+            custom_message(ChannelKind::WechatOa, "o", &no_media, None),
+            Err(SendError::Rejected(_))
+        ));
+        let voice = OutboundBody::Voice {
+            media_id: Some("m".into()),
+            url: None,
+        };
+        assert!(matches!(
+            custom_message(ChannelKind::WechatMiniProgram, "o", &voice, None),
+            Err(SendError::Rejected(_))
+        ));
     }
 }

@@ -198,11 +198,66 @@ pub struct GreetingRequest {
     pub within_business_hours: Option<bool>,
 }
 
-/// What to send (outbound queue).
+/// What to send (outbound queue). Media are references: a channel media id (WeChat needs media uploaded
+/// to it first) or a URL the channel fetches (Messenger, MMS, web chat).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutboundBody {
-    Text { text: String },
+    Text {
+        text: String,
+    },
+    Image {
+        #[serde(default)]
+        media_id: Option<String>,
+        #[serde(default)]
+        url: Option<String>,
+    },
+    Voice {
+        #[serde(default)]
+        media_id: Option<String>,
+        #[serde(default)]
+        url: Option<String>,
+    },
+    /// A link card (WeChat 图文 "news" message, Messenger generic template).
+    Card {
+        title: String,
+        #[serde(default)]
+        description: Option<String>,
+        url: String,
+        #[serde(default)]
+        image_url: Option<String>,
+    },
+    /// The agent is typing (WeChat `custom/typing`, Messenger `typing_on`). Not stored.
+    Typing,
+}
+
+impl OutboundBody {
+    /// The stored form of what was sent; `None` for indicators that are not messages.
+    pub fn to_content(&self) -> Option<Content> {
+        Some(match self {
+            OutboundBody::Text { text } => Content::Text { text: text.clone() },
+            OutboundBody::Image { media_id, url } => Content::Image {
+                url: url.clone(),
+                media_id: media_id.clone(),
+            },
+            OutboundBody::Voice { media_id, url } => Content::Voice {
+                media_id: media_id.clone().or_else(|| url.clone()).unwrap_or_default(),
+                format: None,
+                recognition: None,
+            },
+            OutboundBody::Card {
+                title,
+                url,
+                image_url,
+                ..
+            } => Content::Card {
+                title: title.clone(),
+                url: Some(url.clone()),
+                thumb_url: image_url.clone(),
+            },
+            OutboundBody::Typing => return None,
+        })
+    }
 }
 
 /// Who caused an outbound message.

@@ -123,6 +123,11 @@ pub struct Account {
     pub default_lang: Lang,
     /// Number of waiting chats at or above which new customers get the busy greeting. `None`: never busy.
     pub busy_threshold: Option<u32>,
+    /// When the account is open, for channels without agent presence (WeCom): inside them a new
+    /// conversation gets the online greeting, outside the offline one. `None`: always open. See
+    /// [`crate::rules::business_hours`].
+    #[serde(default)]
+    pub business_hours: Option<crate::rules::BusinessHours>,
 }
 
 /// A channel connection of an account. Credentials are never stored here: `secret_ref` names the
@@ -140,13 +145,40 @@ pub struct Channel {
     pub enabled: bool,
 }
 
-/// Channel credentials, read through [`crate::ports::Secrets`] and cached per container.
+/// Channel credentials, read through [`crate::ports::Secrets`] and cached per container. Stored as the JSON of
+/// this struct (one SSM SecureString per channel); a channel uses only the fields of its kind and leaves the
+/// others out.
+///
+/// | field | WeChat OA / Mini Program | WeCom | Messenger | Twilio SMS |
+/// |---|---|---|---|---|
+/// | `token` | server-configuration Token (signature of URL checks and pushes) | callback Token | verify token (`hub.verify_token` of the webhook check) | – |
+/// | `app_secret` | AppSecret (fetches access tokens) | the app's Secret (`corpsecret` of `gettoken`) | app secret (`X-Hub-Signature-256` of every webhook POST) | auth token |
+/// | `encoding_aes_key` | EncodingAESKey (safe mode) | EncodingAESKey | – | – |
+/// | `previous_encoding_aes_key` | the key before the last change | idem | – | – |
+/// | `access_token` | – (fetched with the AppSecret, cached in the runtime table) | – | Page access token (Send API) | – |
+/// | `agent_id` | – | the self-built app's AgentId (`agentid` of `message/send`) | – | – |
+///
+/// Web chat channels use none of these: they keep `site_key`, `allowed_origins` and `session_secret`.
+///
+/// SMS channels (the channel item's `external_id`: Twilio, the sending number in E.164 or a Messaging
+/// Service SID `MG…`; Aliyun, a label such as the signature's extension code; Tencent, the SMS
+/// application's `SmsSdkAppId`) use these:
+///
+/// | field | Twilio (international) | Aliyun SMS (mainland) | Tencent Cloud SMS (mainland) |
+/// |---|---|---|---|
+/// | `app_secret` | auth token (checks `X-Twilio-Signature`, basic auth of the Messages API) | – | – |
+/// | `account_sid` | Account SID (`AC…`) | – | – |
+/// | `public_url` | the webhook URL exactly as configured in Twilio (what Twilio signs) | – | – |
+/// | `access_key_id` / `access_key_secret` | – | AccessKey ID / secret (a RAM user allowed `dysms:SendSms`) | SecretId / SecretKey |
+/// | `sign_name` | – | approved SMS signature (签名) | approved SMS signature (签名) |
+/// | `template_id` | – | approved template code (`SMS_…`) whose one variable is `${content}` | approved template id whose one variable is `{1}` |
+/// | `url_token` | – | secret of the SmsUp push URL (`?token=`) | secret of the reply-callback URL (`?token=`) |
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChannelSecrets {
-    /// WeChat / WeCom callback token (signature), Messenger verify token.
+    /// WeChat / WeCom callback token (signatures); Messenger verify token (webhook check).
     #[serde(default)]
     pub token: Option<String>,
-    /// WeChat app secret, Messenger app secret, Twilio auth token.
+    /// WeChat AppSecret (access tokens); Messenger app secret (webhook signatures); Twilio auth token.
     #[serde(default)]
     pub app_secret: Option<String>,
     /// WeChat / WeCom EncodingAESKey (43 characters), current one.
@@ -155,6 +187,68 @@ pub struct ChannelSecrets {
     /// The previous EncodingAESKey, still accepted while a key change settles.
     #[serde(default)]
     pub previous_encoding_aes_key: Option<String>,
+    /// Messenger Page access token (`access_token` of the Send API; a long-lived token of the page). Unused by
+    /// WeChat, whose short-lived access tokens are fetched with `app_secret`.
+    #[serde(default)]
+    pub access_token: Option<String>,
+    // ---- Web chat (`web_chat` channels; see `kefu_domain::channels::webchat`) ----
+    /// Web chat site key: the public key of the widget tag (`data-site-key`), compared in constant time
+    /// when a visitor opens a session. Not a credential (it is in every page that embeds the widget):
+    /// `allowed_origins` and the rate limits protect the channel.
+    #[serde(default)]
+    pub site_key: Option<String>,
+    /// Web chat: the browser origins (`https://www.example.com`, scheme + host + port, no path) whose
+    /// pages may use the visitor API; anything else gets 403 and no CORS headers.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Web chat: the HMAC-SHA256 key of visitor session tokens (at least 32 random bytes, e.g. 64 hex
+    /// digits). Changing it ends every session of the channel.
+    #[serde(default)]
+    pub session_secret: Option<String>,
+    // ---- SMS (`sms_twilio`, `sms_aliyun`, `sms_tencent` channels; see the table above) ----
+    /// Twilio Account SID (`AC…`): the account of the Messages API and the user of its basic auth.
+    #[serde(default)]
+    pub account_sid: Option<String>,
+    /// Twilio: the public webhook URL exactly as configured in the Twilio console (scheme, host, path and
+    /// query string). `X-Twilio-Signature` signs this URL, never the internal one the function sees.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Aliyun AccessKey ID; Tencent Cloud SecretId.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Aliyun AccessKey secret; Tencent Cloud SecretKey.
+    #[serde(default)]
+    pub access_key_secret: Option<String>,
+    /// Aliyun / Tencent approved SMS signature (签名), without the brackets 【】.
+    #[serde(default)]
+    pub sign_name: Option<String>,
+    /// Aliyun template code (`SMS_…`) / Tencent template id: the approved template whose single variable
+    /// carries the agent's text (mainland SMS is sent only through approved templates).
+    #[serde(default)]
+    pub template_id: Option<String>,
+    /// Aliyun / Tencent: the secret token of the callback URL (`?token=…`, at least 128 random bits), as
+    /// neither provider signs its callbacks.
+    #[serde(default)]
+    pub url_token: Option<String>,
+    // ---- WeCom (`wecom` channels; the channel item's `external_id` is the corp id) ----
+    /// WeCom: the AgentId of the self-built app (自建应用) that receives the callbacks and sends the
+    /// replies. Written as a string or a number (`"1000002"` or `1000002`).
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub agent_id: Option<String>,
+}
+
+/// An optional string that may also be written as a JSON number.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        S(String),
+        N(i64),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|r| match r {
+        Raw::S(s) => s,
+        Raw::N(n) => n.to_string(),
+    }))
 }
 
 impl fmt::Debug for ChannelSecrets {
@@ -176,7 +270,14 @@ pub struct Customer {
     /// The conversation currently open with this customer, if any.
     pub open_conversation_id: Option<String>,
     pub first_seen_ms: i64,
+    /// Any event from the customer (messages, follows, unfollows…).
     pub last_seen_ms: i64,
+    /// When the customer last spoke or acted (the channel's time of their latest inbound event other than an
+    /// unfollow), kept by the conversation router. Channels that limit replies to a window after the
+    /// customer's last message (Messenger: 24 hours, 7 days for a human agent) decide from it. `None` for
+    /// customers not heard from since it was introduced.
+    #[serde(default)]
+    pub last_inbound_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,6 +362,10 @@ pub struct Agent {
     pub kf_account: Option<String>,
     /// Disabled users (leavers) keep their history but can neither log in nor take chats.
     pub enabled: bool,
+    /// The second line of the agent's identity under the name (a team or a location, "Reservations ·
+    /// Shanghai"), shown by web chat. `None`: the name alone.
+    #[serde(default)]
+    pub line2: Option<String>,
 }
 
 impl Agent {
@@ -335,4 +440,7 @@ pub struct StoredMessage {
     pub content: crate::messages::Content,
     /// Set for outbound messages: the agent who wrote it, or `None` for automatic ones.
     pub agent_id: Option<String>,
+    /// Set for outbound messages the channel refused (outside the reply window, quota exhausted…).
+    #[serde(default)]
+    pub error: Option<String>,
 }

@@ -147,6 +147,7 @@ where
                 at_ms: ev.occurred_ms,
                 content: ev.content.clone(),
                 agent_id: None,
+                error: None,
             })
             .await?;
     }
@@ -209,10 +210,16 @@ where
         agent_name: assigned.map(|a| a.display_name.clone()),
         customer_name: customer.display_name.clone(),
         customer_lang: customer.lang.clone(),
+        // Channels without agent presence (WeCom) greet by the account's business hours; an account without
+        // business hours (or not found) counts as always open.
         within_business_hours: if channel_kind.uses_agent_presence() {
             None
         } else {
-            Some(agents_online > 0)
+            let account = store.account(&ev.account_id).await?;
+            Some(rules::open_at(
+                account.as_ref().and_then(|a| a.business_hours.as_ref()),
+                now_ms,
+            ))
         },
     };
     greetings.send(&req).await?;
@@ -369,20 +376,23 @@ where
             Err(SendError::Rejected(reason)) => SendOutcome::Rejected(reason),
             Err(e) => return Err(e.into()),
         };
-        if let Some(conv) = &msg.conversation_id {
-            let content = match &msg.body {
-                OutboundBody::Text { text } => Content::Text { text: text.clone() },
-            };
+        // Recorded on the conversation (refusals too, with the reason, so agents see what did not arrive).
+        // `created_ms` keeps the record's key stable across retries.
+        if let (Some(conv), Some(content)) = (&msg.conversation_id, msg.body.to_content()) {
             store
                 .append_message(&StoredMessage {
                     conversation_id: conv.clone(),
                     message_key: msg.message_id.clone(),
                     direction: Direction::Outbound,
-                    at_ms: now_ms,
+                    at_ms: msg.created_ms,
                     content,
                     agent_id: match &msg.origin {
                         Origin::Agent { agent_id } => Some(agent_id.clone()),
                         Origin::Greeting { .. } => None,
+                    },
+                    error: match &outcome {
+                        SendOutcome::Rejected(reason) => Some(reason.clone()),
+                        _ => None,
                     },
                 })
                 .await?;

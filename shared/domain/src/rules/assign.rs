@@ -79,6 +79,7 @@ mod tests {
             last_assigned_ms: last,
             kf_account: None,
             enabled: true,
+            line2: None,
         }
     }
 

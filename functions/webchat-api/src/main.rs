@@ -1,0 +1,12 @@
+use lambda_http::{run, service_fn, Error, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let state = webchat_api::State::from_env().await?;
+    let state = &state;
+    run(service_fn(move |req: Request| async move {
+        webchat_api::handle(state, req).await
+    }))
+    .await
+}
