@@ -526,23 +526,34 @@ async fn eight_days_after_the_customers_last_message_nothing_is_sent_and_the_ref
             text: "Hello again".into()
         }
     );
-    // Refused for good: the send is complete (not retried) and Meta was never called.
+    // Refused for good: the send is completed (not retried) and Meta was never called. The refusal is
+    // recorded just before the idempotency record completes, so wait for the latter.
     let clients = h.clients().await;
-    let idem = clients
-        .dynamo
-        .get_item()
-        .table_name(&h.env.runtime_table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("IDEM#send:{message_id}")),
-        )
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .expect("idempotency record");
-    assert_eq!(idem["status"].as_s().unwrap(), "COMPLETED");
+    let start = std::time::Instant::now();
+    loop {
+        let idem = clients
+            .dynamo
+            .get_item()
+            .table_name(&h.env.runtime_table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("IDEM#send:{message_id}")),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("idempotency record");
+        if idem["status"].as_s().unwrap() == "COMPLETED" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the refused send never completed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(h.meta_messages_to(&customer).await.is_empty());
 }

@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
+use kefu_aws::edge::now_ms;
 use kefu_aws::sms_api::{aliyun_rpc, tc3, TENCENT_SMS_SERVICE, TENCENT_SMS_VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -83,13 +84,6 @@ struct Inner {
 #[derive(Clone, Default)]
 pub struct FakeSms {
     inner: Arc<Mutex<Inner>>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn chars(s: &str) -> usize {
@@ -193,13 +187,7 @@ impl FakeSms {
         &self,
         addr: SocketAddr,
     ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let bound = listener.local_addr()?;
-        let app = self.router();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok((bound, task))
+        crate::fakes::serve(self.router(), addr).await
     }
 }
 

@@ -13,6 +13,7 @@
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use kefu_aws::edge::now_ms;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -42,13 +43,6 @@ struct Inner {
 #[derive(Clone, Default)]
 pub struct FakeWechat {
     inner: Arc<Mutex<Inner>>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl FakeWechat {
@@ -122,13 +116,7 @@ impl FakeWechat {
         &self,
         addr: SocketAddr,
     ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let bound = listener.local_addr()?;
-        let app = self.router();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok((bound, task))
+        crate::fakes::serve(self.router(), addr).await
     }
 }
 

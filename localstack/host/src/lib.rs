@@ -17,6 +17,7 @@ pub mod fake_meta;
 pub mod fake_sms;
 pub mod fake_wechat;
 pub mod fake_wecom;
+pub mod fakes;
 pub mod functions;
 pub mod gateway;
 pub mod manifest;

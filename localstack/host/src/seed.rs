@@ -532,20 +532,10 @@ impl WechatSeed {
             })
             .await
             .map_err(e)?;
-        SsmSecrets::new(clients.ssm.clone())
-            .put(
-                &self.secret_ref(env),
-                &ChannelSecrets {
-                    token: Some(self.token.clone()),
-                    app_secret: Some(self.app_secret.clone()),
-                    encoding_aes_key: Some(self.encoding_aes_key.clone()),
-                    ..ChannelSecrets::default()
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        store
-            .put_channel(&Channel {
+        put_channel(
+            clients,
+            &store,
+            Channel {
                 channel_id: self.channel_id.clone(),
                 account_id: self.account_id.clone(),
                 kind: ChannelKind::WechatOa,
@@ -553,24 +543,20 @@ impl WechatSeed {
                 name: format!("{} WeChat", self.account_name),
                 secret_ref: self.secret_ref(env),
                 enabled: true,
-            })
-            .await
-            .map_err(e)?;
+            },
+            &ChannelSecrets {
+                token: Some(self.token.clone()),
+                app_secret: Some(self.app_secret.clone()),
+                encoding_aes_key: Some(self.encoding_aes_key.clone()),
+                ..ChannelSecrets::default()
+            },
+        )
+        .await?;
         if let (Some(m), Some(secret_ref)) = (&self.messenger, self.messenger_secret_ref(env)) {
-            SsmSecrets::new(clients.ssm.clone())
-                .put(
-                    &secret_ref,
-                    &ChannelSecrets {
-                        token: Some(m.verify_token.clone()),
-                        app_secret: Some(m.app_secret.clone()),
-                        access_token: Some(m.page_access_token.clone()),
-                        ..ChannelSecrets::default()
-                    },
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            store
-                .put_channel(&Channel {
+            put_channel(
+                clients,
+                &store,
+                Channel {
                     channel_id: m.channel_id.clone(),
                     account_id: self.account_id.clone(),
                     kind: ChannelKind::Messenger,
@@ -578,25 +564,21 @@ impl WechatSeed {
                     name: format!("{} Messenger", self.account_name),
                     secret_ref,
                     enabled: true,
-                })
-                .await
-                .map_err(e)?;
+                },
+                &ChannelSecrets {
+                    token: Some(m.verify_token.clone()),
+                    app_secret: Some(m.app_secret.clone()),
+                    access_token: Some(m.page_access_token.clone()),
+                    ..ChannelSecrets::default()
+                },
+            )
+            .await?;
         }
         if let (Some(w), Some(secret_ref)) = (&self.webchat, self.webchat_secret_ref(env)) {
-            SsmSecrets::new(clients.ssm.clone())
-                .put(
-                    &secret_ref,
-                    &ChannelSecrets {
-                        site_key: Some(w.site_key.clone()),
-                        allowed_origins: w.allowed_origins.clone(),
-                        session_secret: Some(w.session_secret.clone()),
-                        ..ChannelSecrets::default()
-                    },
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            store
-                .put_channel(&Channel {
+            put_channel(
+                clients,
+                &store,
+                Channel {
                     channel_id: w.channel_id.clone(),
                     account_id: self.account_id.clone(),
                     kind: ChannelKind::WebChat,
@@ -604,26 +586,21 @@ impl WechatSeed {
                     name: format!("{} web chat", self.account_name),
                     secret_ref,
                     enabled: true,
-                })
-                .await
-                .map_err(e)?;
+                },
+                &ChannelSecrets {
+                    site_key: Some(w.site_key.clone()),
+                    allowed_origins: w.allowed_origins.clone(),
+                    session_secret: Some(w.session_secret.clone()),
+                    ..ChannelSecrets::default()
+                },
+            )
+            .await?;
         }
         if let (Some(w), Some(secret_ref)) = (&self.wecom, self.wecom_secret_ref(env)) {
-            SsmSecrets::new(clients.ssm.clone())
-                .put(
-                    &secret_ref,
-                    &ChannelSecrets {
-                        token: Some(w.token.clone()),
-                        encoding_aes_key: Some(w.encoding_aes_key.clone()),
-                        app_secret: Some(w.secret.clone()),
-                        agent_id: Some(w.agent_id.clone()),
-                        ..ChannelSecrets::default()
-                    },
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            store
-                .put_channel(&Channel {
+            put_channel(
+                clients,
+                &store,
+                Channel {
                     channel_id: w.channel_id.clone(),
                     account_id: self.account_id.clone(),
                     kind: ChannelKind::Wecom,
@@ -631,9 +608,16 @@ impl WechatSeed {
                     name: format!("{} WeCom", self.account_name),
                     secret_ref,
                     enabled: true,
-                })
-                .await
-                .map_err(e)?;
+                },
+                &ChannelSecrets {
+                    token: Some(w.token.clone()),
+                    encoding_aes_key: Some(w.encoding_aes_key.clone()),
+                    app_secret: Some(w.secret.clone()),
+                    agent_id: Some(w.agent_id.clone()),
+                    ..ChannelSecrets::default()
+                },
+            )
+            .await?;
             for (kind, lang, text) in &w.greetings {
                 store
                     .put_greeting(&Greeting {
@@ -685,4 +669,18 @@ impl WechatSeed {
         }
         Ok(())
     }
+}
+
+/// Writes a channel's credentials (its SSM parameter, `channel.secret_ref`) and then its channel item.
+async fn put_channel(
+    clients: &Clients,
+    store: &DynamoStore,
+    channel: Channel,
+    secrets: &ChannelSecrets,
+) -> Result<(), String> {
+    SsmSecrets::new(clients.ssm.clone())
+        .put(&channel.secret_ref, secrets)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.put_channel(&channel).await.map_err(|e| e.to_string())
 }

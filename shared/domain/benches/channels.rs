@@ -6,7 +6,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kefu_domain::channels::messenger;
 use kefu_domain::channels::sms::{aliyun, tencent, twilio, InboundSms};
-use kefu_domain::channels::wechat::Cipher;
+use kefu_domain::channels::webchat;
+use kefu_domain::channels::wechat::{self, Cipher};
 use kefu_domain::channels::wecom;
 
 /// Meta's batched notification sample (two entries).
@@ -28,6 +29,49 @@ const WECOM_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 const WECOM_SIGNATURE: &str = "477715d11cdb4164915debcba66cb864d751f3e6";
 const WECOM_TIMESTAMP: &str = "1409659813";
 const WECOM_NONCE: &str = "1372623149";
+
+/// Mini Program JSON text push (WeChat's "接收消息和事件" sample).
+const MINI_PROGRAM_JSON: &[u8] = include_bytes!("../tests/fixtures/wechat/miniprogram_text.json");
+
+fn mini_program_push(c: &mut Criterion) {
+    let sig = wechat::signature("spamtest", "1409735669", "1320562132");
+    let mut group = c.benchmark_group("mini_program");
+    group.throughput(Throughput::Bytes(MINI_PROGRAM_JSON.len() as u64));
+    group.bench_function("verify_signature_and_parse_json_push", |b| {
+        b.iter(|| {
+            assert!(wechat::verify_signature(
+                "spamtest",
+                "1409735669",
+                "1320562132",
+                &sig
+            ));
+            wechat::parse_push_json(black_box(MINI_PROGRAM_JSON)).expect("sample parses")
+        })
+    });
+    group.finish();
+}
+
+fn web_chat_message(c: &mut Criterion) {
+    let secret = b"kefu-bench-session-secret-0123456789abcdef";
+    let claims = webchat::SessionClaims {
+        channel_id: "demo-webchat".into(),
+        visitor_id: webchat::visitor_id_from([7; 16]),
+        lang: None,
+        name: None,
+        exp: 2_000_000_000,
+    };
+    let token = webchat::sign_session(secret, &claims);
+    let body = br#"{"client_id":"c-0001","text":"Do you have a room for tonight?"}"#;
+    let mut group = c.benchmark_group("web_chat");
+    group.bench_function("verify_session_and_parse_message", |b| {
+        b.iter(|| {
+            webchat::verify_session(secret, black_box(&token), 1_900_000_000).expect("valid token");
+            let msg: serde_json::Value = serde_json::from_slice(black_box(body)).expect("json");
+            webchat::check_text(msg["text"].as_str().expect("text")).expect("text ok")
+        })
+    });
+    group.finish();
+}
 
 fn messenger_push(c: &mut Criterion) {
     let secret = b"kefu-bench-app-secret";
@@ -87,5 +131,12 @@ fn wecom_push(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, messenger_push, sms_push, wecom_push);
+criterion_group!(
+    benches,
+    mini_program_push,
+    messenger_push,
+    sms_push,
+    wecom_push,
+    web_chat_message
+);
 criterion_main!(benches);
