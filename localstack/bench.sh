@@ -10,7 +10,15 @@ what="${1:-all}"
 
 if [[ "$what" == all || "$what" == codecs ]]; then
   echo "== codec benchmarks (criterion; time per push)"
-  cargo bench -p kefu-domain --benches -- --noplot 2>&1 | grep -E "^[a-z_/ ]+time:|^[a-z].*\s+time:" || true
+  # Each benchmark's median time (criterion prints [low median high]).
+  cargo bench -p kefu-domain --bench wechat --bench channels -- --noplot 2>&1 | awk '
+    /^Benchmarking/ { next }
+    /time:/ {
+      if ($1 != "time:") { name = $1; t = $5 " " $6 } else { t = $4 " " $5 }
+      if (!seen[name]++) print name, t   # later "time:" lines are the change since the last run
+      next
+    }
+    /^[a-z_]+\/[a-z_]+/ { name = $1 }'
 fi
 
 if [[ "$what" == all || "$what" == sizes ]]; then
