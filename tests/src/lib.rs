@@ -12,16 +12,78 @@ use kefu_local::seed::WechatSeed;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// A local host started by the tests, and where its parts listen.
 pub struct Harness {
     pub base_url: String,
     pub fake_wechat_url: String,
     /// The fake Graph API's root (`/_sent`, `/_tokens`, `/_fail`).
     pub fake_meta_url: String,
+    pub fake_wecom_url: String,
+    pub fake_sms_url: String,
     pub manifest: Manifest,
     pub env: Env,
 }
 
 static HARNESS: OnceLock<Harness> = OnceLock::new();
+
+/// An address where nothing listens (an AWS endpoint that is down).
+pub fn dead_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Starts a local host for `manifest` on its own thread and runtime (alive for the whole test binary, so
+/// every test's runtime can use it) with [`kefu_local::HostOptions::ephemeral`].
+pub fn spawn_host(manifest: Manifest) -> Harness {
+    // Function logs (warnings and up unless RUST_LOG says otherwise) go to stderr: they explain a failure.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,aws=error".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let m = manifest.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let running = kefu_local::start(kefu_local::HostOptions::ephemeral(m))
+                .await
+                .expect("local host");
+            let url = |u: Option<String>| u.expect("fake served");
+            tx.send((
+                running.base_url(),
+                url(running.fake_wechat_url()),
+                url(running.fake_meta_url()),
+                url(running.fake_wecom_url()),
+                url(running.fake_sms_url()),
+                running.env.clone(),
+            ))
+            .unwrap();
+            std::future::pending::<()>().await;
+            drop(running);
+        });
+    });
+    let (base_url, fake_wechat_url, fake_meta_url, fake_wecom_url, fake_sms_url, env) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("host started");
+    Harness {
+        base_url,
+        fake_wechat_url,
+        fake_meta_url,
+        fake_wecom_url,
+        fake_sms_url,
+        manifest,
+        env,
+    }
+}
 
 pub fn manifest_from(var: &str) -> Manifest {
     let path = std::env::var(var).unwrap_or_else(|_| {
@@ -32,61 +94,7 @@ pub fn manifest_from(var: &str) -> Manifest {
 
 /// The shared local host, started on first use.
 pub fn harness() -> &'static Harness {
-    HARNESS.get_or_init(|| {
-        // Function logs (warnings and up unless RUST_LOG says otherwise) go to stderr: they explain a failure.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn,aws=error".into()),
-            )
-            .with_test_writer()
-            .try_init();
-        let manifest = manifest_from("KEFU_TEST_MANIFEST");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let m = manifest.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let running = kefu_local::start(kefu_local::HostOptions {
-                    manifest: m,
-                    http_addr: "127.0.0.1:0".parse().unwrap(),
-                    fake_wechat_addr: Some("127.0.0.1:0".parse().unwrap()),
-                    fake_meta_addr: Some("127.0.0.1:0".parse().unwrap()),
-                    fake_wecom_addr: None,
-                    // SMS channels never reach the real providers from a test.
-                    fake_sms_addr: Some("127.0.0.1:0".parse().unwrap()),
-                    pollers: true,
-                    schedules: false,
-                })
-                .await
-                .expect("local host");
-                tx.send((
-                    running.base_url(),
-                    running.fake_wechat_url().unwrap(),
-                    running.fake_meta_url().unwrap(),
-                    running.env.clone(),
-                ))
-                .unwrap();
-                // Keep the host alive for the whole test binary.
-                std::future::pending::<()>().await;
-                drop(running);
-            });
-        });
-        let (base_url, fake_wechat_url, fake_meta_url, env) = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("host started");
-        Harness {
-            base_url,
-            fake_wechat_url,
-            fake_meta_url,
-            manifest,
-            env,
-        }
-    })
+    HARNESS.get_or_init(|| spawn_host(manifest_from("KEFU_TEST_MANIFEST")))
 }
 
 impl Harness {

@@ -558,14 +558,6 @@ async fn eight_days_after_the_customers_last_message_nothing_is_sent_and_the_ref
     assert!(h.meta_messages_to(&customer).await.is_empty());
 }
 
-/// An address where nothing listens.
-fn dead_endpoint() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}")
-}
-
 #[tokio::test]
 async fn with_storage_down_the_notification_is_not_acknowledged() {
     // A second host whose AWS endpoint is down, called over real HTTP: Meta must deliver again.
@@ -573,16 +565,10 @@ async fn with_storage_down_the_notification_is_not_acknowledged() {
     let seed = h.seed_messenger("fb-down").await;
     let m = seed.messenger.as_ref().unwrap();
     let mut manifest = h.manifest.clone();
-    manifest.endpoint = dead_endpoint();
+    manifest.endpoint = kefu_e2e::dead_endpoint();
     let down = kefu_local::start(kefu_local::HostOptions {
-        manifest,
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        fake_wechat_addr: None,
-        fake_meta_addr: None,
-        fake_wecom_addr: None,
-        fake_sms_addr: None,
         pollers: false,
-        schedules: false,
+        ..kefu_local::HostOptions::ephemeral(manifest)
     })
     .await
     .unwrap();
@@ -619,8 +605,9 @@ async fn with_the_queue_down_the_batch_is_refused_and_nothing_is_half_written() 
     let seed = h.seed_messenger("fb-queue-down").await;
     let m = seed.messenger.as_ref().unwrap();
     let clients = h.clients().await;
-    let dead =
-        kefu_aws::Clients::new(&kefu_local::sdk_config(&dead_endpoint(), &h.manifest.region).await);
+    let dead = kefu_aws::Clients::new(
+        &kefu_local::sdk_config(&kefu_e2e::dead_endpoint(), &h.manifest.region).await,
+    );
     let state = messenger_webhook::State {
         store: DynamoStore::new(clients.dynamo.clone(), &h.env.data_table),
         secrets: SsmSecrets::new(clients.ssm.clone()),

@@ -43,53 +43,12 @@ fn mainland() -> &'static Host {
 
 /// Starts a host from the manifest named by `var` on its own thread and runtime, for the whole binary.
 fn start_host(var: &str) -> Host {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,aws=error".into()),
-        )
-        .with_test_writer()
-        .try_init();
-    let manifest = manifest_from(var);
-    let m = manifest.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let running = kefu_local::start(kefu_local::HostOptions {
-                manifest: m,
-                http_addr: "127.0.0.1:0".parse().unwrap(),
-                fake_wechat_addr: None,
-                fake_meta_addr: None,
-                fake_wecom_addr: None,
-                fake_sms_addr: Some("127.0.0.1:0".parse().unwrap()),
-                pollers: true,
-                schedules: false,
-            })
-            .await
-            .expect("local host");
-            tx.send((
-                running.base_url(),
-                running.fake_sms_url().unwrap(),
-                running.env.clone(),
-            ))
-            .unwrap();
-            std::future::pending::<()>().await;
-            drop(running);
-        });
-    });
-    let (base_url, fake_sms_url, env) = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("host started");
+    let h = kefu_e2e::spawn_host(manifest_from(var));
     Host {
-        base_url,
-        fake_sms_url,
-        manifest,
-        env,
+        base_url: h.base_url,
+        fake_sms_url: h.fake_sms_url,
+        manifest: h.manifest,
+        env: h.env,
     }
 }
 
@@ -739,14 +698,6 @@ async fn long_mainland_replies_are_cut_to_500_characters_with_the_signature() {
 // Storage or queue down: 503, never the acknowledgement, so the provider retries
 // ---------------------------------------------------------------------------------------------------------
 
-/// An address where nothing listens.
-fn dead_endpoint() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}")
-}
-
 #[tokio::test]
 async fn with_the_emulator_down_mainland_callbacks_get_503_and_no_ack() {
     let h = mainland();
@@ -757,16 +708,10 @@ async fn with_the_emulator_down_mainland_callbacks_get_503_and_no_ack() {
         )
         .await;
     let mut manifest = h.manifest.clone();
-    manifest.endpoint = dead_endpoint();
+    manifest.endpoint = kefu_e2e::dead_endpoint();
     let down = kefu_local::start(kefu_local::HostOptions {
-        manifest,
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        fake_wechat_addr: None,
-        fake_meta_addr: None,
-        fake_wecom_addr: None,
-        fake_sms_addr: None,
         pollers: false,
-        schedules: false,
+        ..kefu_local::HostOptions::ephemeral(manifest)
     })
     .await
     .unwrap();
@@ -796,7 +741,8 @@ async fn with_the_queue_down_twilio_gets_503_and_nothing_is_half_written() {
     let seed = h.seed("sms-queue-down", &[ChannelKind::SmsTwilio]).await;
     let sms = &seed.sms[0];
     let clients = h.clients().await;
-    let dead = Clients::new(&kefu_local::sdk_config(&dead_endpoint(), &h.manifest.region).await);
+    let dead =
+        Clients::new(&kefu_local::sdk_config(&kefu_e2e::dead_endpoint(), &h.manifest.region).await);
     let state = sms_webhook::State {
         store: DynamoStore::new(clients.dynamo.clone(), &h.env.data_table),
         secrets: SsmSecrets::new(clients.ssm.clone()),

@@ -189,30 +189,16 @@ async fn agent_api_refuses_missing_and_wrong_tokens_and_bad_bodies() {
     );
 }
 
-/// An address where nothing listens.
-fn dead_endpoint() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}")
-}
-
 #[tokio::test]
 async fn with_the_emulator_down_the_webhook_does_not_answer_success() {
     // A second host whose AWS endpoint is down, called over real HTTP.
     let h = harness();
     let seed = h.seed("down").await;
     let mut manifest = h.manifest.clone();
-    manifest.endpoint = dead_endpoint();
+    manifest.endpoint = kefu_e2e::dead_endpoint();
     let down = kefu_local::start(kefu_local::HostOptions {
-        manifest,
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        fake_wechat_addr: None,
-        fake_meta_addr: None,
-        fake_wecom_addr: None,
-        fake_sms_addr: None,
         pollers: false,
-        schedules: false,
+        ..kefu_local::HostOptions::ephemeral(manifest)
     })
     .await
     .unwrap();
@@ -243,8 +229,9 @@ async fn with_the_queue_down_the_push_is_refused_and_nothing_is_half_written() {
     let h = harness();
     let seed = h.seed("queue-down").await;
     let clients = h.clients().await;
-    let dead =
-        kefu_aws::Clients::new(&kefu_local::sdk_config(&dead_endpoint(), &h.manifest.region).await);
+    let dead = kefu_aws::Clients::new(
+        &kefu_local::sdk_config(&kefu_e2e::dead_endpoint(), &h.manifest.region).await,
+    );
     let state = wechat_webhook::State {
         store: DynamoStore::new(clients.dynamo.clone(), &h.env.data_table),
         secrets: SsmSecrets::new(clients.ssm.clone()),

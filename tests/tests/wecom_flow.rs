@@ -30,54 +30,13 @@ static MAINLAND: OnceLock<Mainland> = OnceLock::new();
 
 fn mainland() -> &'static Mainland {
     MAINLAND.get_or_init(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn,aws=error".into()),
-            )
-            .with_test_writer()
-            .try_init();
-        let manifest = manifest_from("KEFU_TEST_MANIFEST_MAINLAND");
-        assert_eq!(manifest.edition, "mainland");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let m = manifest.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let running = kefu_local::start(kefu_local::HostOptions {
-                    manifest: m,
-                    http_addr: "127.0.0.1:0".parse().unwrap(),
-                    fake_wechat_addr: Some("127.0.0.1:0".parse().unwrap()),
-                    fake_meta_addr: None,
-                    fake_wecom_addr: Some("127.0.0.1:0".parse().unwrap()),
-                    fake_sms_addr: None,
-                    pollers: true,
-                    schedules: false,
-                })
-                .await
-                .expect("local host (mainland)");
-                tx.send((
-                    running.base_url(),
-                    running.fake_wecom_url().unwrap(),
-                    running.env.clone(),
-                ))
-                .unwrap();
-                std::future::pending::<()>().await;
-                drop(running);
-            });
-        });
-        let (base_url, fake_wecom_url, env) = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("mainland host started");
+        let h = kefu_e2e::spawn_host(manifest_from("KEFU_TEST_MANIFEST_MAINLAND"));
+        assert_eq!(h.manifest.edition, "mainland");
         Mainland {
-            base_url,
-            fake_wecom_url,
-            manifest,
-            env,
+            base_url: h.base_url,
+            fake_wecom_url: h.fake_wecom_url,
+            manifest: h.manifest,
+            env: h.env,
         }
     })
 }

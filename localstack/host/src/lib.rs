@@ -90,6 +90,24 @@ pub struct HostOptions {
     pub schedules: bool,
 }
 
+impl HostOptions {
+    /// Everything on ephemeral 127.0.0.1 ports, every fake channel API served (nothing reaches a real
+    /// channel), SQS pollers on, schedules off (fired on demand): the setup of tests.
+    pub fn ephemeral(manifest: Manifest) -> HostOptions {
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
+        HostOptions {
+            manifest,
+            http_addr: any,
+            fake_wechat_addr: Some(any),
+            fake_meta_addr: Some(any),
+            fake_wecom_addr: Some(any),
+            fake_sms_addr: Some(any),
+            pollers: true,
+            schedules: false,
+        }
+    }
+}
+
 /// A running host; dropping it stops everything it started.
 pub struct Running {
     pub host: Arc<Host>,
