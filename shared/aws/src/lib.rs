@@ -13,6 +13,7 @@ pub mod runtime;
 pub mod sms_api;
 pub mod sqs;
 pub mod ssm;
+pub mod token_call;
 pub mod webchat;
 pub mod wechat_api;
 pub mod wecom_api;

@@ -36,16 +36,17 @@ struct ApiReply {
     expires_in: Option<i64>,
 }
 
-/// What an `errcode` means for the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrClass {
-    Ok,
-    /// The access token is invalid or expired: renew and retry once.
-    Token,
-    Retryable,
-    Rejected,
-    Misconfigured,
+impl Reply for ApiReply {
+    fn errcode(&self) -> i64 {
+        self.errcode
+    }
+    fn errmsg(&self) -> &str {
+        &self.errmsg
+    }
 }
+
+pub use crate::token_call::ErrClass;
+use crate::token_call::{Api, Reply, TokenSource};
 
 /// Classifies WeChat global return codes (全局返回码).
 pub fn classify(errcode: i64) -> ErrClass {
@@ -228,41 +229,43 @@ impl WechatClient {
             .app_secret
             .as_deref()
             .ok_or_else(|| SendError::Misconfigured("no app secret".into()))?;
-        let mut token = self
-            .access_token(&channel.external_id, secret, None)
-            .await?;
-        for attempt in 0..2 {
-            let reply: ApiReply = self
-                .http
-                .post(format!("{}{path}", self.base))
-                .query(&[("access_token", token.as_str())])
-                .json(body)
-                .send()
-                .await
-                .map_err(http_error)?
-                .json()
-                .await
-                .map_err(http_error)?;
-            let detail = || format!("{path} errcode {} {}", reply.errcode, reply.errmsg);
-            match classify(reply.errcode) {
-                ErrClass::Ok => return Ok(()),
-                ErrClass::Token if attempt == 0 => {
-                    self.memory
-                        .lock()
-                        .expect("token lock")
-                        .remove(&channel.external_id);
-                    token = self
-                        .access_token(&channel.external_id, secret, Some(&token))
-                        .await?;
-                }
-                ErrClass::Token | ErrClass::Retryable => {
-                    return Err(SendError::Retryable(detail()))
-                }
-                ErrClass::Rejected => return Err(SendError::Rejected(detail())),
-                ErrClass::Misconfigured => return Err(SendError::Misconfigured(detail())),
-            }
-        }
-        unreachable!("the loop returns on its second pass")
+        let app_id = channel.external_id.as_str();
+        let token = self.access_token(app_id, secret, None).await?;
+        let api = Api {
+            http: &self.http,
+            classify,
+            unreachable: http_error,
+        };
+        let renew = Renew {
+            client: self,
+            app_id,
+            secret,
+        };
+        api.post_with_token::<ApiReply>(&format!("{}{path}", self.base), path, body, token, &renew)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Renews an app's token after WeChat refused `stale`: forget the cached one, fetch (forcing a new one if
+/// WeChat still hands out the refused token).
+struct Renew<'a> {
+    client: &'a WechatClient,
+    app_id: &'a str,
+    secret: &'a str,
+}
+
+#[async_trait]
+impl TokenSource for Renew<'_> {
+    async fn renewed(&self, stale: &str) -> Result<String, SendError> {
+        self.client
+            .memory
+            .lock()
+            .expect("token lock")
+            .remove(self.app_id);
+        self.client
+            .access_token(self.app_id, self.secret, Some(stale))
+            .await
     }
 }
 

@@ -46,16 +46,17 @@ struct ApiReply {
     invaliduser: Option<String>,
 }
 
-/// What a WeCom `errcode` means for the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrClass {
-    Ok,
-    /// The access token is invalid or expired: renew and retry once.
-    Token,
-    Retryable,
-    Rejected,
-    Misconfigured,
+impl Reply for ApiReply {
+    fn errcode(&self) -> i64 {
+        self.errcode
+    }
+    fn errmsg(&self) -> &str {
+        &self.errmsg
+    }
 }
+
+pub use crate::token_call::ErrClass;
+use crate::token_call::{Api, Reply, TokenSource};
 
 /// Classifies WeCom global error codes (全局错误码).
 pub fn classify(errcode: i64) -> ErrClass {
@@ -200,43 +201,42 @@ impl WecomClient {
 
     /// Posts `body` to the app message API with the app's token, renewing the token once if WeCom refuses it.
     async fn post_message(&self, app: &App<'_>, body: &serde_json::Value) -> Result<(), SendError> {
-        let mut token = self.access_token(app, false).await?;
-        for attempt in 0..2 {
-            let reply: ApiReply = self
-                .http
-                .post(format!("{}/cgi-bin/message/send", self.base))
-                .query(&[("access_token", token.as_str())])
-                .json(body)
-                .send()
-                .await
-                .map_err(http_error)?
-                .json()
-                .await
-                .map_err(http_error)?;
-            let detail = || format!("message/send errcode {} {}", reply.errcode, reply.errmsg);
-            match classify(reply.errcode) {
-                ErrClass::Ok => {
-                    return match reply.invaliduser.as_deref().filter(|u| !u.is_empty()) {
-                        // Never log the UserID itself at info level: it identifies a person.
-                        Some(_) => Err(SendError::Rejected(
-                            "message/send: the member is not reachable by this app (invaliduser)"
-                                .into(),
-                        )),
-                        None => Ok(()),
-                    };
-                }
-                ErrClass::Token if attempt == 0 => {
-                    self.memory.lock().expect("token lock").remove(&app.key());
-                    token = self.access_token(app, true).await?;
-                }
-                ErrClass::Token | ErrClass::Retryable => {
-                    return Err(SendError::Retryable(detail()))
-                }
-                ErrClass::Rejected => return Err(SendError::Rejected(detail())),
-                ErrClass::Misconfigured => return Err(SendError::Misconfigured(detail())),
-            }
+        let token = self.access_token(app, false).await?;
+        let api = Api {
+            http: &self.http,
+            classify,
+            unreachable: http_error,
+        };
+        let renew = Renew { client: self, app };
+        let url = format!("{}/cgi-bin/message/send", self.base);
+        let reply: ApiReply = api
+            .post_with_token(&url, "message/send", body, token, &renew)
+            .await?;
+        match reply.invaliduser.as_deref().filter(|u| !u.is_empty()) {
+            // Never log the UserID itself at info level: it identifies a person.
+            Some(_) => Err(SendError::Rejected(
+                "message/send: the member is not reachable by this app (invaliduser)".into(),
+            )),
+            None => Ok(()),
         }
-        unreachable!("the loop returns on its second pass")
+    }
+}
+
+/// Renews an app's token after WeCom refused one: forget the cached one and fetch a new one.
+struct Renew<'a> {
+    client: &'a WecomClient,
+    app: &'a App<'a>,
+}
+
+#[async_trait]
+impl TokenSource for Renew<'_> {
+    async fn renewed(&self, _stale: &str) -> Result<String, SendError> {
+        self.client
+            .memory
+            .lock()
+            .expect("token lock")
+            .remove(&self.app.key());
+        self.client.access_token(self.app, true).await
     }
 }
 
